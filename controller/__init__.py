@@ -1,0 +1,1 @@
+"""The MetalPool controller: gives LoadBalancer Services an IP from IPAddressPools."""

@@ -1,0 +1,1 @@
+"""A local cluster in a box: emulated API server, namespaced nodes, the demo."""

@@ -1,0 +1,1 @@
+"""MetalPool's shared vocabulary: pure parsing of pools, advertisements and Services."""
