@@ -17,7 +17,7 @@ from controller.families import families_of, family_mismatch, prefers_dual, unal
 from controller.occupancy import NamespaceLabels, PoolOccupancy
 from controller.refusals import PoolSkip, PoolVerdict, Reason, Refusal, quoted
 from controller.sharing import Terms, sharing_conflict
-from metalpool.addresses import Family, IPAddress
+from metalpool.addresses import Family, IPAddress, is_buggy
 from metalpool.pools import Pool
 from metalpool.services import LBService, ServiceKey
 
@@ -206,7 +206,7 @@ class Allocator:
         if ip is None:
             return Refusal(
                 reason=Reason.POOL_EXHAUSTED
-                if missing in state.pool.families
+                if state.offers(missing)
                 else Reason.FAMILY_UNAVAILABLE,
                 message=f"no available IPs in pool {state.pool.name} for {missing} IPFamily",
             )
@@ -308,7 +308,7 @@ class Allocator:
         self, state: PoolOccupancy, family: Family, service: LBService, terms: Terms
     ) -> IPAddress | None:
         """The first address of `family` in `state`'s scan order that `service` may use."""
-        if family not in state.pool.families:
+        if not state.offers(family):
             return None
         best = state.lowest_free(family)
         for ip in self._by_sharing_key.get(terms.sharing_key, ()) if terms.sharing_key else ():
@@ -329,7 +329,8 @@ class Allocator:
         if i < 0 or spans[i][0] < int(ip):
             return None
         state = spans[i][1]
-        return state if state.pool.contains(ip) else None
+        # The span found holds ip, so only the pool's avoided .0/.255 addresses remain to rule out.
+        return None if state.pool.avoid_buggy_ips and is_buggy(ip) else state
 
     def _home_of(self, ips: tuple[IPAddress, ...], service: LBService) -> PoolOccupancy | Refusal:
         """The one pool that holds all of `ips` and accepts `service`, or why there is none."""
@@ -368,21 +369,12 @@ class Allocator:
 
     def _mark(self, ip: IPAddress, *, in_use: bool) -> None:
         state = self._state_of(ip)
-        if state is None:
-            return
-        family = Family.of(ip)
-        slot = state.numbering[family].slot(ip)
-        if slot is None:
-            return
-        if in_use:
-            state.runs[family].add(slot)
-        else:
-            state.runs[family].discard(slot)
-        state.in_use[family] += 1 if in_use else -1
+        if state is not None:
+            (state.occupy if in_use else state.vacate)(ip)
 
 
 def _verdict_without(state: PoolOccupancy, family: Family) -> PoolVerdict:
-    if family not in state.pool.families:
+    if not state.offers(family):
         return PoolVerdict(
             pool=state.pool.name,
             skip=PoolSkip.LACKS_FAMILY,

@@ -145,6 +145,10 @@ class PoolOccupancy:
     numbering: dict[Family, Numbering] = field(default_factory=dict)
     runs: dict[Family, Runs] = field(default_factory=dict)
     in_use: dict[Family, int] = field(default_factory=dict)
+    # Per family, (range index, first slot, last slot) of each non-empty range in spec order,
+    # and how many leading ones are known to be full: a busy pool of many ranges skips them.
+    spans: dict[Family, list[tuple[int, int, int]]] = field(default_factory=dict)
+    full_spans: dict[Family, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, pool: Pool, namespace_labels: NamespaceLabels) -> "PoolOccupancy":
@@ -161,9 +165,14 @@ class PoolOccupancy:
         state = cls(pool=pool, namespaces=namespaces)
         for family in Family:
             skip = pool.avoid_buggy_ips and family is Family.IPV4
-            state.numbering[family] = Numbering(family, skip)
+            numbering = state.numbering[family] = Numbering(family, skip)
             state.runs[family] = Runs()
             state.in_use[family] = 0
+            state.full_spans[family] = 0
+            bounds = [(i, *numbering.bounds(r)) for i, r in enumerate(pool.ranges)]
+            state.spans[family] = [
+                (i, lo, hi) for i, lo, hi in bounds if pool.ranges[i].family is family and lo <= hi
+            ]
         return state
 
     def excludes(self, service: LBService) -> str | None:
@@ -190,16 +199,37 @@ class PoolOccupancy:
                 return index, slot
         return None
 
+    def offers(self, family: Family) -> bool:
+        """Whether the pool has any usable address of `family`."""
+        return bool(self.spans[family])
+
     def lowest_free(self, family: Family) -> tuple[int, int] | None:
         """The first address of `family` that nobody uses, as (range index, slot)."""
-        numbering, runs = self.numbering[family], self.runs[family]
-        for index, r in enumerate(self.pool.ranges):
-            if r.family is family:
-                lo, hi = numbering.bounds(r)
-                slot = runs.first_free(lo, hi) if lo <= hi else None
-                if slot is not None:
-                    return index, slot
+        runs, spans = self.runs[family], self.spans[family]
+        for position in range(self.full_spans[family], len(spans)):
+            index, lo, hi = spans[position]
+            slot = runs.first_free(lo, hi)
+            if slot is not None:
+                return index, slot
+            self.full_spans[family] = position + 1
         return None
+
+    def occupy(self, ip: IPAddress) -> None:
+        """Count `ip` as in use."""
+        family = Family.of(ip)
+        slot = self.numbering[family].slot(ip)
+        if slot is not None:
+            self.runs[family].add(slot)
+            self.in_use[family] += 1
+
+    def vacate(self, ip: IPAddress) -> None:
+        """Count `ip` as free again."""
+        family = Family.of(ip)
+        slot = self.numbering[family].slot(ip)
+        if slot is not None:
+            self.runs[family].discard(slot)
+            self.in_use[family] -= 1
+            self.full_spans[family] = 0  # the freed slot may be in any span
 
     def priority(self) -> tuple[float, str]:
         """Sort key among pinned pools: positive priorities ascending, then 0, then by name."""
