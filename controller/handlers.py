@@ -1,0 +1,66 @@
+"""kopf registrations: indexes that mirror the cluster, and event handlers that wake the worker.
+
+Shell. Handlers are coroutines so they run in the loop the worker runs in (sync ones would run
+in threads). Low-level `on.event` handlers store nothing on the objects (no finalizers, no progress
+annotations on users' Services); kopf fills every index before any handler runs, so the first
+reconcile already sees every address that Services hold.
+"""
+
+import copy
+from typing import Any
+
+import kopf
+
+from controller.worker import Reconciler, Views
+from metalpool import names
+from metalpool.services import ServiceKey
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    """A private copy: kopf's bodies are views that must not outlive the handler call."""
+    return copy.deepcopy(dict(body))
+
+
+def register(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
+    """Register the controller's indexes and handlers in `registry`."""
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # The same configuration as our own client: KUBECONFIG, else in-cluster.
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.index("", "v1", "services", registry=registry, id="services")
+    def services(*, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): _plain(body)}
+
+    @kopf.index(names.GROUP, names.VERSION, names.POOL_PLURAL, registry=registry, id="pools")
+    def pools(*, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): _plain(body)}
+
+    @kopf.index("", "v1", "namespaces", registry=registry, id="namespaces")
+    def namespaces(*, name: str, labels: kopf.Labels, **_: Any) -> dict[Any, Any]:
+        return {name: dict(labels)}
+
+    def attach(kwargs: dict[str, Any]) -> None:
+        reconciler.attach(
+            Views(
+                services=kwargs["services"],
+                pools=kwargs["pools"],
+                namespaces=kwargs["namespaces"],
+            )
+        )
+
+    @kopf.on.event("", "v1", "services", registry=registry)
+    async def service_changed(*, namespace: str | None, name: str, **kwargs: Any) -> None:
+        attach(kwargs)
+        reconciler.touch(ServiceKey(namespace or "default", name))
+
+    @kopf.on.event(names.GROUP, names.VERSION, names.POOL_PLURAL, registry=registry)
+    async def pool_changed(**kwargs: Any) -> None:
+        attach(kwargs)
+        reconciler.touch_config()
+
+    @kopf.on.event("", "v1", "namespaces", registry=registry)
+    async def namespace_changed(**kwargs: Any) -> None:
+        attach(kwargs)
+        reconciler.touch_config()

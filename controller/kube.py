@@ -1,0 +1,122 @@
+"""The controller's door to the Kubernetes API (besides kopf's watches): writes and Leases.
+
+Shell. The official client is synchronous, so each call runs in a worker thread; errors come
+back as `ApiError` with the HTTP status (0 when the server could not be reached), which the
+caller maps to a retry. Nothing here decides anything.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from metalpool import names
+
+logger = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+TIMEOUT = 10  # seconds per request; a hung request must not stall the reconcile loop
+
+
+class ApiError(Exception):
+    """A request the API server refused or never answered."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+
+    @property
+    def is_conflict(self) -> bool:
+        """Whether the object changed since it was read (409)."""
+        return self.status == 409  # noqa: PLR2004 - HTTP Conflict
+
+    @property
+    def is_not_found(self) -> bool:
+        """Whether the object does not exist (404)."""
+        return self.status == 404  # noqa: PLR2004 - HTTP Not Found
+
+
+def load_config() -> client.ApiClient:
+    """A client from KUBECONFIG (or ~/.kube/config), else the in-cluster service account."""
+    try:
+        config.load_kube_config()  # type: ignore[no-untyped-call]  # the client is untyped here
+    except config.ConfigException:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]  # the client is untyped here
+    return client.ApiClient()
+
+
+class Api:
+    """The few calls the controller makes besides watching."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._client = api_client
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+        self._leases = client.CoordinationV1Api(api_client)
+
+    async def patch_service_status(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch a Service's /status (its annotations too: Services accept them there)."""
+        await self._call(
+            self._core.patch_namespaced_service_status,
+            name,
+            namespace,
+            patch,
+            _content_type=MERGE_PATCH,
+        )
+
+    async def patch_pool_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch an IPAddressPool's /status."""
+        await self._call(
+            self._custom.patch_namespaced_custom_object_status,
+            names.GROUP,
+            names.VERSION,
+            namespace,
+            names.POOL_PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+        )
+
+    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """Post a core/v1 Event."""
+        await self._call(self._core.create_namespaced_event, namespace, body)
+
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Lease as a plain dict, or None when there is none."""
+        try:
+            lease = await self._call(self._leases.read_namespaced_lease, name, namespace)
+        except ApiError as failure:
+            if failure.is_not_found:
+                return None
+            raise
+        plain: dict[str, Any] = self._client.sanitize_for_serialization(lease)  # type: ignore[no-untyped-call]  # untyped
+        return plain
+
+    async def write_lease(
+        self, namespace: str, name: str, spec: Mapping[str, Any], resource_version: str
+    ) -> None:
+        """Create the Lease, or replace it if `resource_version` (its last seen version) is set."""
+        body: dict[str, Any] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": dict(spec),
+        }
+        if resource_version:
+            body["metadata"]["resourceVersion"] = resource_version
+            await self._call(self._leases.replace_namespaced_lease, name, namespace, body)
+        else:
+            await self._call(self._leases.create_namespaced_lease, namespace, body)
+
+    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(method, *args, _request_timeout=TIMEOUT, **kwargs)
+        except ApiException as error:
+            raise ApiError(error.status or 0, str(error.reason)) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ApiError(0, f"API server unreachable: {error}") from error

@@ -1,0 +1,115 @@
+"""One active allocator: a coordination.k8s.io Lease that one controller replica holds.
+
+Shell. A replica that finds the Lease held by a live peer waits and retries; the holder renews
+it well before it runs out, and gives it up on a graceful stop so a standby takes over within a
+retry period instead of a whole lease duration. Losing the Lease ends the holder's run: two
+allocators at once could hand one address to two Services.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from controller.kube import Api, ApiError
+from metalpool.leases import claim_spec, parse_lease, release_spec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseSettings:
+    """Timings, as client-go's leader election uses them (15 s / 5 s / 2 s by default)."""
+
+    namespace: str
+    name: str = "metalpool-controller"
+    identity: str
+    duration: float = 15.0
+    renew_every: float = 5.0
+    retry_every: float = 2.0
+
+
+class LeadershipLost(Exception):  # noqa: N818 - an event, not an error in our code
+    """Another replica holds the Lease now, or it could not be renewed in time."""
+
+
+class Leadership:
+    """Acquire, keep and release the controller's Lease."""
+
+    def __init__(self, api: Api, settings: LeaseSettings) -> None:
+        self._api = api
+        self._settings = settings
+        self.is_leader = False
+
+    async def acquire(self) -> None:
+        """Return once this replica holds the Lease; wait as long as a live peer holds it."""
+        settings = self._settings
+        announced = False
+        while not await self._try_claim():
+            if not announced:
+                logger.info("standing by: another controller holds Lease %s", settings.name)
+                announced = True
+            await asyncio.sleep(settings.retry_every)
+        logger.info(
+            "holding Lease %s/%s as %s", settings.namespace, settings.name, settings.identity
+        )
+        self.is_leader = True
+
+    async def keep(self) -> None:
+        """Renew until the Lease is lost; then raise `LeadershipLost`."""
+        settings = self._settings
+        last_renewed = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(settings.renew_every)
+            try:
+                renewed = await self._try_claim()
+            except ApiError as error:
+                logger.warning("could not renew Lease %s: %s", settings.name, error)
+                renewed = None
+            now = asyncio.get_running_loop().time()
+            if renewed:
+                last_renewed = now
+            elif renewed is False or now - last_renewed >= settings.duration:
+                self.is_leader = False
+                raise LeadershipLost(f"Lease {settings.name} is no longer ours")
+
+    async def release(self) -> None:
+        """Give the Lease up so a standby takes over at once (best effort)."""
+        settings = self._settings
+        if not self.is_leader:
+            return
+        self.is_leader = False
+        try:
+            raw = await self._api.read_lease(settings.namespace, settings.name)
+            if raw is None:
+                return
+            current = parse_lease(raw)
+            if current.holder == settings.identity:
+                spec = release_spec(current, datetime.now(UTC))
+                await self._api.write_lease(
+                    settings.namespace, settings.name, spec, current.resource_version
+                )
+                logger.info("released Lease %s", settings.name)
+        except ApiError as error:
+            logger.warning("could not release Lease %s: %s", settings.name, error)
+
+    async def _try_claim(self) -> bool:
+        """Take or renew the Lease; False while a live peer holds it (or a race was lost)."""
+        settings = self._settings
+        raw = await self._api.read_lease(settings.namespace, settings.name)
+        current = parse_lease(raw) if raw is not None else None
+        spec = claim_spec(current, settings.identity, datetime.now(UTC), settings.duration)
+        if spec is None:
+            return False
+        try:
+            await self._api.write_lease(
+                settings.namespace,
+                settings.name,
+                spec,
+                current.resource_version if current else "",
+            )
+        except ApiError as error:
+            if error.is_conflict:
+                return False  # someone else wrote it first; read again next time
+            raise
+        return True

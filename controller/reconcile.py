@@ -1,0 +1,279 @@
+"""One Service's reconcile, decided: MetalLB's `convergeBalancer` (compat §3.6) as a pure plan.
+
+Pure; the allocator is in memory and no I/O happens here. `converge` is level-triggered and
+idempotent: given the Service as it is now, it returns what its status, pool annotation and
+condition must be and which Events to post, whatever the history. The shell writes the plan and
+retries until it lands; running `converge` again meanwhile yields the same plan.
+"""
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from controller.allocator import Allocation, Allocator
+from controller.refusals import Reason, Refusal, quoted
+from metalpool import names
+from metalpool.addresses import Family, IPAddress
+from metalpool.errors import SpecError
+from metalpool.services import (
+    FamilyPolicy,
+    LBService,
+    ServiceFamily,
+    ServiceKey,
+    parse_ingress,
+    parse_service,
+)
+
+CONDITION_TYPE = "metallb.io/IPAllocated"
+
+
+class Severity(enum.StrEnum):
+    """A Kubernetes Event's type."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """An Event to post on the Service."""
+
+    severity: Severity
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Condition:
+    """The Service condition that says whether it has its address, and if not, why."""
+
+    allocated: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What a Service must look like; `ingress is None` means: not ours, leave it alone."""
+
+    key: ServiceKey
+    ingress: tuple[IPAddress, ...] | None
+    pool: str | None = None
+    condition: Condition | None = None
+    notices: tuple[Notice, ...] = ()
+    freed: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    """What the Service shows now, as far as MetalPool writes it."""
+
+    ingress: tuple[IPAddress, ...]
+    pool: str | None
+    condition: Condition | None
+
+
+def observe(obj: Mapping[str, Any]) -> Observed:
+    """Read back what MetalPool wrote (malformed ingress entries read as none)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    try:
+        ingress = parse_ingress(obj)
+    except SpecError:
+        ingress = ()
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    ours = [c for c in conditions if isinstance(c, Mapping) and c.get("type") == CONDITION_TYPE]
+    condition = None
+    if ours:
+        c = ours[0]
+        condition = Condition(
+            allocated=c.get("status") == "True",
+            reason=str(c.get("reason") or ""),
+            message=str(c.get("message") or ""),
+        )
+    return Observed(
+        ingress=ingress, pool=annotations.get(names.ALLOCATED_FROM_POOL), condition=condition
+    )
+
+
+def needs_write(plan: Plan, observed: Observed) -> bool:
+    """Whether the Service differs from its plan (a plan to leave it alone never does)."""
+    if plan.ingress is None:
+        return False
+    return (plan.ingress, plan.pool, plan.condition) != (
+        observed.ingress,
+        observed.pool,
+        observed.condition,
+    )
+
+
+def converge(allocator: Allocator, obj: Mapping[str, Any], lb_class: str | None) -> Plan:
+    """Decide what one Service must look like now, updating the allocator to match."""
+    meta = obj.get("metadata") or {}
+    key = ServiceKey(meta.get("namespace") or "default", meta.get("name") or "")
+    spec = obj.get("spec") or {}
+    if (spec.get("loadBalancerClass") or None) != (lb_class or None):
+        return Plan(key=key, ingress=None)  # another implementation's Service: never touched
+    if spec.get("type") != "LoadBalancer":
+        freed = allocator.release(key) is not None
+        return Plan(key=key, ingress=(), freed=freed)
+    observed = observe(obj)
+    try:
+        service = parse_service(obj)
+    except SpecError as error:
+        return _unparsable(allocator, key, observed, error)
+    return _converge_parsed(allocator, service, observed)
+
+
+def forget(allocator: Allocator, key: ServiceKey) -> bool:
+    """A Service is gone: free what it held; True when something was freed."""
+    return allocator.release(key) is not None
+
+
+def _unparsable(
+    allocator: Allocator, key: ServiceKey, observed: Observed, error: SpecError
+) -> Plan:
+    """Inputs that contradict each other: keep what the Service has, say why (compat §3.6 8c)."""
+    if observed.ingress:
+        _hold_what_is_shown(allocator, key, observed.ingress)
+        notice = Notice(
+            severity=Severity.WARNING,
+            reason=names.EVENT_LOAD_BALANCER_FAILED,
+            message=f"invalid requested loadbalancer IPs: {error}",
+        )
+        condition = observed.condition
+        return Plan(
+            key=key,
+            ingress=observed.ingress,
+            pool=observed.pool,
+            condition=condition,
+            notices=(notice,),
+        )
+    notice = Notice(
+        severity=Severity.WARNING,
+        reason=names.EVENT_ALLOCATION_FAILED,
+        message=f'Failed to allocate IP for "{key}": {error}',
+    )
+    condition = Condition(allocated=False, reason="InvalidSpec", message=str(error))
+    return Plan(key=key, ingress=(), condition=condition, notices=(notice,))
+
+
+def _hold_what_is_shown(allocator: Allocator, key: ServiceKey, ips: tuple[IPAddress, ...]) -> None:
+    """Keep a Service's addresses from going to others while its spec cannot be read.
+
+    Without a readable spec only the addresses' own family is known; a claim that fails (say,
+    on sharing terms we cannot read) leaves them unheld, as MetalLB would after a restart.
+    """
+    if allocator.holding(key) is not None:
+        return
+    families = {Family.of(ip) for ip in ips}
+    family = ServiceFamily.DUAL if len(families) > 1 else ServiceFamily(families.pop().value)
+    allocator.claim(LBService(key=key, family=family, family_policy=FamilyPolicy.PREFER_DUAL), ips)
+
+
+def _converge_parsed(allocator: Allocator, service: LBService, observed: Observed) -> Plan:
+    notices: list[Notice] = []
+    before = allocator.holding(service.key)
+    if observed.ingress and (before is None or set(before.ips) != set(observed.ingress)):
+        # The Service's status is the store of record: what it shows is claimed first.
+        claimed = allocator.claim(service, observed.ingress)
+        if isinstance(claimed, Refusal):
+            allocator.release(service.key)
+            notices.append(
+                Notice(
+                    severity=Severity.NORMAL,
+                    reason=names.EVENT_CLEAR_ASSIGNMENT,
+                    message=f'current IP for "{service.key}" not allowed by config, will attempt'
+                    f" for new IP assignment: {claimed.explain()}",
+                )
+            )
+    result = allocator.allocate(service)
+    if isinstance(result, Allocation):
+        result = _topped_up(allocator, service, result, notices)
+    freed = before is not None and (
+        isinstance(result, Refusal) or set(before.ips) - set(result.ips) != set()
+    )
+    if isinstance(result, Refusal):
+        notices.append(_refusal_notice(service, result))
+        condition = Condition(allocated=False, reason=result.reason.value, message=result.explain())
+        return Plan(
+            key=service.key, ingress=(), condition=condition, notices=tuple(notices), freed=freed
+        )
+    if set(result.ips) != set(observed.ingress):
+        notices.extend(_deprecation_notices(service))
+        notices.append(
+            Notice(
+                severity=Severity.NORMAL,
+                reason=names.EVENT_IP_ALLOCATED,
+                message=f"Assigned IP {quoted(result.ips)}",
+            )
+        )
+    ingress = _ordered(result.ips, observed.ingress)
+    condition = Condition(
+        allocated=True,
+        reason="Allocated",
+        message=f"{', '.join(str(ip) for ip in ingress)} from pool {result.pool}",
+    )
+    return Plan(
+        key=service.key,
+        ingress=ingress,
+        pool=result.pool,
+        condition=condition,
+        notices=tuple(notices),
+        freed=freed,
+    )
+
+
+def _topped_up(
+    allocator: Allocator, service: LBService, held: Allocation, notices: list[Notice]
+) -> Allocation:
+    more = allocator.top_up(service)
+    if isinstance(more, Allocation):
+        added = [ip for ip in more.ips if ip not in held.ips]
+        notices.append(
+            Notice(
+                severity=Severity.NORMAL,
+                reason=names.EVENT_IP_ALLOCATED,
+                message=f'Assigned additional IP "{added[0]}"',
+            )
+        )
+        return more
+    if isinstance(more, Refusal):
+        notices.append(
+            Notice(
+                severity=Severity.NORMAL,
+                reason=names.EVENT_ADDITIONAL_ASSIGN_FAILED,
+                message=f"cannot assign additional IP in PreferDualStack: {more.message}",
+            )
+        )
+    return held
+
+
+def _refusal_notice(service: LBService, refusal: Refusal) -> Notice:
+    if refusal.reason is Reason.NOT_ENOUGH_CLUSTER_IPS:
+        return Notice(
+            severity=Severity.WARNING,
+            reason=names.EVENT_NOT_ENOUGH_CLUSTER_IPS,
+            message=f"Service requires dual stack but not enough clusterips: {refusal.message}",
+        )
+    return Notice(
+        severity=Severity.WARNING,
+        reason=names.EVENT_ALLOCATION_FAILED,
+        message=f'Failed to allocate IP for "{service.key}": {refusal.explain()}',
+    )
+
+
+def _deprecation_notices(service: LBService) -> list[Notice]:
+    return [
+        Notice(
+            severity=Severity.WARNING,
+            reason=names.EVENT_DEPRECATED_ANNOTATION,
+            message=f"Service uses deprecated annotation {key}",
+        )
+        for key in service.deprecated_annotations
+    ]
+
+
+def _ordered(ips: tuple[IPAddress, ...], shown: tuple[IPAddress, ...]) -> tuple[IPAddress, ...]:
+    """Keep the order the Service already shows, so an unchanged set is never rewritten."""
+    return shown if set(shown) == set(ips) else ips

@@ -1,0 +1,271 @@
+"""The reconcile loop: every Service decision goes through one task, in order, like MetalLB's mutex.
+
+Shell: read (kopf's indexes) → parse and decide (`reconcile.converge`, pure) → act (write the
+Service status, post Events, update pool status and metrics). Decisions are serial; writes run
+a few at a time and are retried with backoff until they land, so a failed write never loses
+an allocation. On start, Services that show addresses are converged first, so none of them
+loses its address to a pending Service (compat §3.7).
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from controller import metrics
+from controller.allocator import Allocator
+from controller.kube import Api, ApiError
+from controller.reconcile import Notice, Plan, Severity, converge, forget, needs_write, observe
+from controller.writes import event_body, plan_notices_changed, pool_status, status_patch
+from metalpool.pools import PoolSet, parse_pools
+from metalpool.services import ServiceKey
+
+logger = logging.getLogger(__name__)
+
+Index = Mapping[Any, Iterable[Any]]  # a kopf index: key → store of values
+WRITERS = 16  # status writes in flight at once
+RETRY_FIRST, RETRY_MAX = 0.2, 10.0  # seconds of backoff for a failed write
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Views:
+    """kopf's indexes, complete before any handler runs: the cluster as last seen."""
+
+    services: Index
+    pools: Index
+    namespaces: Index
+
+
+class Reconciler:
+    """Decides and writes; `touch`/`touch_config` schedule work, `run` does it."""
+
+    def __init__(self, api: Api, *, namespace: str, lb_class: str | None, identity: str) -> None:
+        self.allocator = Allocator()
+        self.synced = False
+        self._api = api
+        self._namespace = namespace
+        self._lb_class = lb_class
+        self._identity = identity
+        self._views: Views | None = None
+        self._due: dict[ServiceKey, float] = {}
+        self._failures: dict[ServiceKey, int] = {}
+        self._notices: dict[ServiceKey, tuple[Notice, ...]] = {}
+        self._pending: set[ServiceKey] = set()
+        self._writing: set[ServiceKey] = set()
+        self._again: set[ServiceKey] = set()  # touched while their write was in flight
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers = asyncio.Semaphore(WRITERS)
+        self._wake = asyncio.Event()
+        self._config_dirty = True
+        self._pool_set = PoolSet()
+        self._config: tuple[object, object] | None = None
+        self._pool_problems: set[str] = set()
+        self._events: asyncio.Queue[tuple[Mapping[str, Any], Notice, str]] = asyncio.Queue()
+
+    # ------------------------------------------------------------------ scheduling
+
+    def attach(self, views: Views) -> None:
+        """Take kopf's indexes (from the first handler call) and start working."""
+        if self._views is None:
+            self._views = views
+            self._wake.set()
+
+    def touch(self, key: ServiceKey) -> None:
+        """Reconcile `key` soon."""
+        self._due[key] = 0.0
+        self._wake.set()
+
+    def touch_config(self) -> None:
+        """Pools or namespace labels changed: reload them, then reconcile every Service."""
+        self._config_dirty = True
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+        events = asyncio.create_task(self._post_events(), name="events")
+        try:
+            await self._wake.wait()
+            self._reload_config()
+            for key in self._startup_order():
+                await self._reconcile(key)
+            self.synced = True
+            logger.info("initial pass done: %d Services seen", len(self._services()))
+            await self._flush_pools()
+            while True:
+                await self._wait_for_work()
+                if self._config_dirty:
+                    self._reload_config()
+                loop_time = asyncio.get_running_loop().time()
+                for key in sorted(k for k, due in self._due.items() if due <= loop_time):
+                    await self._reconcile(key)
+                await self._flush_pools()
+        finally:
+            events.cancel()
+
+    async def _wait_for_work(self) -> None:
+        self._wake.clear()
+        loop_time = asyncio.get_running_loop().time()
+        if any(due <= loop_time for due in self._due.values()) or self._config_dirty:
+            return
+        timeout = min(self._due.values(), default=loop_time + 3600) - loop_time
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.0))
+
+    def _startup_order(self) -> list[ServiceKey]:
+        """Services holding addresses first, most first; then by key (compat §3.7)."""
+        objs = self._services()
+        return sorted(objs, key=lambda k: (-len(observe(objs[k]).ingress), k))
+
+    # ------------------------------------------------------------------ one Service
+
+    async def _reconcile(self, key: ServiceKey) -> None:
+        self._due.pop(key, None)
+        if key in self._writing:
+            self._again.add(key)  # reconciled again once the write in flight settles
+            return
+        metrics.UPDATES.inc()
+        obj = self._services().get(key)
+        if obj is None:
+            self._notices.pop(key, None)
+            self._pending.discard(key)
+            if forget(self.allocator, key):
+                self._wake_pending()
+            return
+        plan = converge(self.allocator, obj, self._lb_class)
+        self._note_pending(plan)
+        for notice in plan_notices_changed(self._notices.get(key), plan):
+            self._events.put_nowait((obj, notice, "Service"))
+        self._notices[key] = plan.notices
+        if plan.freed:
+            self._wake_pending()
+        if needs_write(plan, observe(obj)):
+            self._writing.add(key)
+            await self._writers.acquire()
+            task = asyncio.create_task(self._write(key, plan, obj), name=f"write {key}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, key: ServiceKey, plan: Plan, obj: Mapping[str, Any]) -> None:
+        try:
+            await self._api.patch_service_status(
+                key.namespace, key.name, status_patch(plan, obj, datetime.now(UTC))
+            )
+            self._failures.pop(key, None)
+            if plan.ingress:
+                logger.info(
+                    "%s: %s from pool %s", key, ", ".join(map(str, plan.ingress)), plan.pool
+                )
+        except ApiError as error:
+            metrics.UPDATE_ERRORS.inc()
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            delay = min(RETRY_FIRST * 2 ** (failures - 1), RETRY_MAX)
+            logger.warning("%s: status write failed (%s); retrying in %.1fs", key, error, delay)
+            self._due[key] = asyncio.get_running_loop().time() + delay
+            self._wake.set()
+        finally:
+            self._writing.discard(key)
+            self._writers.release()
+            if key in self._again:
+                self._again.discard(key)
+                self.touch(key)
+
+    def _note_pending(self, plan: Plan) -> None:
+        if plan.ingress == () and plan.condition is not None and not plan.condition.allocated:
+            self._pending.add(plan.key)
+        else:
+            self._pending.discard(plan.key)
+
+    def _wake_pending(self) -> None:
+        """An address was freed: every pending Service gets another chance now."""
+        for key in self._pending:
+            self.touch(key)
+
+    # ------------------------------------------------------------------ pools
+
+    def _reload_config(self) -> None:
+        self._config_dirty = False
+        views = self._require_views()
+        objs = [_first(store) for store in views.pools.values()]
+        pools = parse_pools(o for o in objs if o is not None and _ns(o) == self._namespace)
+        labels = {name: _first(store) or {} for name, store in views.namespaces.items()}
+        if (pools.pools, labels) == self._config:
+            return  # a namespace event that changed no labels, a pool status write, ...
+        self._config = (pools.pools, labels)
+        self.allocator.set_pools(pools.pools, labels)
+        self._pool_set = pools
+        metrics.CONFIG_LOADED.set(1)
+        metrics.CONFIG_STALE.set(1 if pools.problems else 0)
+        self._report_pool_problems(pools, objs)
+        for key in self._services():
+            self.touch(key)
+
+    def _report_pool_problems(self, pools: PoolSet, objs: list[Any]) -> None:
+        by_name = {(_ns(o), (o.get("metadata") or {}).get("name")): o for o in objs if o}
+        messages = {str(p) for p in pools.problems}
+        for problem in pools.problems:
+            if str(problem) in self._pool_problems:
+                continue
+            logger.error("pool ignored: %s", problem)
+            name = problem.obj.split("/")[-1]
+            obj = by_name.get((self._namespace, name))
+            if obj is not None:
+                notice = Notice(
+                    severity=Severity.WARNING, reason="InvalidConfiguration", message=str(problem)
+                )
+                self._events.put_nowait((obj, notice, "IPAddressPool"))
+        self._pool_problems = messages
+
+    async def _flush_pools(self) -> None:
+        usages = self.allocator.usage()
+        metrics.export_usage(usages)
+        views = self._require_views()
+        for usage in usages:
+            obj = _first(views.pools.get((self._namespace, usage.pool), ()))
+            wanted = pool_status(usage)
+            if obj is None or (obj.get("status") or {}) == wanted:
+                continue
+            try:
+                await self._api.patch_pool_status(self._namespace, usage.pool, wanted)
+            except ApiError as error:
+                logger.warning("pool %s: status write failed: %s", usage.pool, error)
+
+    # ------------------------------------------------------------------ events
+
+    async def _post_events(self) -> None:
+        while True:
+            obj, notice, kind = await self._events.get()
+            meta = obj.get("metadata") or {}
+            body = event_body(obj, notice, datetime.now(UTC), kind=kind, instance=self._identity)
+            try:
+                await self._api.create_event(str(meta.get("namespace")), body)
+            except ApiError as error:
+                logger.warning("event %s on %s lost: %s", notice.reason, meta.get("name"), error)
+
+    # ------------------------------------------------------------------ views
+
+    def _require_views(self) -> Views:
+        if self._views is None:
+            raise RuntimeError("the reconciler runs only after kopf's indexes are attached")
+        return self._views
+
+    def _services(self) -> dict[ServiceKey, Mapping[str, Any]]:
+        views = self._require_views()
+        found = {}
+        for (namespace, name), store in list(views.services.items()):
+            obj = _first(store)
+            if obj is not None:
+                found[ServiceKey(namespace, name)] = obj
+        return found
+
+
+def _first(store: Iterable[Any]) -> Any:
+    return next(iter(store), None)
+
+
+def _ns(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or "")

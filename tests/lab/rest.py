@@ -1,0 +1,112 @@
+"""A small synchronous HTTP client for the API-server tests: exact status codes, raw bodies.
+
+The official client hides status codes behind exceptions and kubectl behind text; these tests
+want to see what went over the wire.
+"""
+
+import http.client
+import json
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Rest:
+    """Requests against one server URL; bodies are JSON unless told otherwise."""
+
+    def __init__(self, url: str) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        timeout: float = 10,
+    ) -> tuple[int, Any]:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            payload = (
+                None
+                if body is None
+                else (body if isinstance(body, bytes) else json.dumps(body).encode())
+            )
+            headers = {"Accept": accept}
+            if payload is not None:
+                headers["Content-Type"] = content_type
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+            try:
+                return response.status, json.loads(raw) if raw else None
+            except ValueError:
+                return response.status, raw.decode()
+        finally:
+            connection.close()
+
+    def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> tuple[int, Any]:
+        return self.request("POST", path, body, **kwargs)
+
+    def put(self, path: str, body: Any, **kwargs: Any) -> tuple[int, Any]:
+        return self.request("PUT", path, body, **kwargs)
+
+    def patch(self, path: str, body: Any, kind: str = "merge", **kwargs: Any) -> tuple[int, Any]:
+        types = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+            "apply": "application/apply-patch+yaml",
+        }
+        return self.request("PATCH", path, body, content_type=types[kind], **kwargs)
+
+    def delete(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        return self.request("DELETE", path, body, **kwargs)
+
+    def ok(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        """The body of a request that must succeed (2xx)."""
+        status, answer = self.request(method, path, body, **kwargs)
+        assert 200 <= status < 300, (status, answer)
+        return answer
+
+    def watch(self, path: str, *, until: int | None = None, timeout: float = 5) -> list[Any]:
+        """Events of a watch, until the server ends it, `until` events arrived, or `timeout`."""
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        events: list[Any] = []
+        try:
+            connection.request("GET", path, headers={"Accept": "application/json"})
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            assert response.getheader("Content-Type") == "application/json"
+            while until is None or len(events) < until:
+                try:
+                    line = response.readline()
+                except TimeoutError:
+                    break
+                if not line:
+                    break
+                events.append(json.loads(line))
+        finally:
+            connection.close()
+        return events
+
+
+def eventually(check: Callable[[], T], *, timeout: float = 10, interval: float = 0.05) -> T:
+    """Poll until `check()` returns something truthy (and return it), or fail at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout} s: {check}")
+        time.sleep(interval)
