@@ -95,13 +95,13 @@ async def _lead(leadership: Leadership, reconciler: Reconciler, stopping: asynci
         return 0
     registry = kopf.OperatorRegistry()
     handlers.register(registry, reconciler)
+
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # Events are ours to post, with MetalLB's reasons
     settings.scanning.disabled = True  # cluster-wide: no namespace or CRD scanning needed
-    kopf_stop = asyncio.Event()
-    # Created before kopf starts, so kopf's own task bookkeeping leaves them alone.
-    working = asyncio.create_task(reconciler.run(), name="reconciler")
-    keeping = asyncio.create_task(leadership.keep(), name="lease")
+    kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event()
+    # Started before kopf, so kopf's own task bookkeeping leaves them alone.
+    ours = [*reconciler.start(), asyncio.create_task(leadership.keep(), name="lease")]
     operator = asyncio.create_task(
         kopf.operator(
             registry=registry,
@@ -109,32 +109,44 @@ async def _lead(leadership: Leadership, reconciler: Reconciler, stopping: asynci
             clusterwide=True,
             standalone=True,
             stop_flag=kopf_stop,
+            ready_flag=kopf_ready,
         ),
         name="kopf",
     )
-    tasks = {working, keeping, operator, stopped}
-    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    code = _exit_code(done, keeping, working)
-    kopf_stop.set()
-    for task in (working, keeping, stopped):
+    signals = asyncio.create_task(_take_back_signals(kopf_ready, stopping), name="signals")
+    done, _ = await asyncio.wait({*ours, operator, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    code = _exit_code(done)
+    for task in (*ours, stopped, signals):
         task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    await asyncio.gather(*ours, return_exceptions=True)
+    await leadership.release()
+    kopf_stop.set()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
         await asyncio.wait_for(operator, timeout=10)
     return code
 
 
-def _exit_code(
-    done: Set[asyncio.Task[Any]], keeping: asyncio.Task[None], working: asyncio.Task[None]
-) -> int:
-    if keeping in done:
-        error = keeping.exception()
-        if isinstance(error, LeadershipLost):
-            logger.error("%s: stopping so that only one controller allocates", error)
-        return 1
-    if working in done:
-        logger.error("the reconcile loop ended: %r", working.exception())
-        return 1
-    return 0  # a signal (ours, or kopf's own handler ending the operator)
+async def _take_back_signals(kopf_ready: asyncio.Event, stopping: asyncio.Event) -> None:
+    """Once kopf is up, route SIGTERM/SIGINT to us again (kopf installs its own on start).
+
+    Our stop releases the Lease before kopf stops, so a standby takes over at once.
+    """
+    await kopf_ready.wait()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+
+
+def _exit_code(done: Set[asyncio.Task[Any]]) -> int:
+    """0 for a requested stop; 1 when the Lease was lost or a task ended by itself."""
+    for task in done:
+        if task.get_name() == "lease" and isinstance(task.exception(), LeadershipLost):
+            logger.error("%s: stopping so that only one controller allocates", task.exception())
+            return 1
+        if task.get_name() in ("reconciler", "events", "kopf"):
+            logger.error("%s ended unexpectedly: %r", task.get_name(), task.exception())
+            return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ class Views:
 
 
 class Reconciler:
-    """Decides and writes; `touch`/`touch_config` schedule work, `run` does it."""
+    """Decides and writes; `touch`/`touch_config` schedule work, `start` does it."""
 
     def __init__(self, api: Api, *, namespace: str, lb_class: str | None, identity: str) -> None:
         self.allocator = Allocator()
@@ -85,27 +85,29 @@ class Reconciler:
 
     # ------------------------------------------------------------------ the loop
 
-    async def run(self) -> None:
-        """Work until cancelled."""
-        events = asyncio.create_task(self._post_events(), name="events")
-        try:
-            await self._wake.wait()
-            self._reload_config()
-            for key in self._startup_order():
+    def start(self) -> list[asyncio.Task[None]]:
+        """Start the reconcile loop and the Event poster; the caller cancels them to stop."""
+        return [
+            asyncio.create_task(self._work(), name="reconciler"),
+            asyncio.create_task(self._post_events(), name="events"),
+        ]
+
+    async def _work(self) -> None:
+        await self._wake.wait()
+        self._reload_config()
+        for key in self._startup_order():
+            await self._reconcile(key)
+        self.synced = True
+        logger.info("initial pass done: %d Services seen", len(self._services()))
+        await self._flush_pools()
+        while True:
+            await self._wait_for_work()
+            if self._config_dirty:
+                self._reload_config()
+            loop_time = asyncio.get_running_loop().time()
+            for key in sorted(k for k, due in self._due.items() if due <= loop_time):
                 await self._reconcile(key)
-            self.synced = True
-            logger.info("initial pass done: %d Services seen", len(self._services()))
             await self._flush_pools()
-            while True:
-                await self._wait_for_work()
-                if self._config_dirty:
-                    self._reload_config()
-                loop_time = asyncio.get_running_loop().time()
-                for key in sorted(k for k, due in self._due.items() if due <= loop_time):
-                    await self._reconcile(key)
-                await self._flush_pools()
-        finally:
-            events.cancel()
 
     async def _wait_for_work(self) -> None:
         self._wake.clear()
@@ -193,14 +195,14 @@ class Reconciler:
         objs = [_first(store) for store in views.pools.values()]
         pools = parse_pools(o for o in objs if o is not None and _ns(o) == self._namespace)
         labels = {name: _first(store) or {} for name, store in views.namespaces.items()}
+        metrics.CONFIG_LOADED.set(1)
+        metrics.CONFIG_STALE.set(1 if pools.problems else 0)
+        self._report_pool_problems(pools, objs)
         if (pools.pools, labels) == self._config:
             return  # a namespace event that changed no labels, a pool status write, ...
         self._config = (pools.pools, labels)
         self.allocator.set_pools(pools.pools, labels)
         self._pool_set = pools
-        metrics.CONFIG_LOADED.set(1)
-        metrics.CONFIG_STALE.set(1 if pools.problems else 0)
-        self._report_pool_problems(pools, objs)
         for key in self._services():
             self.touch(key)
 

@@ -28,7 +28,7 @@ from lab.apiserver.patches import (
 )
 from lab.apiserver.resources import NAMESPACE_STORAGE, ResourceType
 from lab.apiserver.selectors import FieldSelector, LabelSelector
-from lab.apiserver.services import ClusterIPs
+from lab.apiserver.services import DualStackIPs
 from lab.apiserver.store import DEFAULT_HISTORY, Object, Store
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Cluster:
     def __init__(self, *, history: int = DEFAULT_HISTORY) -> None:
         self.registry = Registry()
         self.store = Store(history=history)
-        self.cluster_ips = ClusterIPs()
+        self.cluster_ips = DualStackIPs()
         namespaces = self.registry.lookup("", "v1", "namespaces")
         assert namespaces is not None  # noqa: S101 -- the built-in table always has it
         for name in SYSTEM_NAMESPACES:

@@ -48,7 +48,7 @@ def removed(cluster: "Cluster", rt: ResourceType, obj: Object) -> None:
     """React to a removal: free a Service's IP; drop a CRD's resources and objects."""
     if rt.storage == SERVICE_STORAGE:
         spec = obj.get("spec") or {}
-        cluster.cluster_ips.release(spec.get("clusterIP"))
+        cluster.cluster_ips.release(spec.get("clusterIPs") or spec.get("clusterIP"))
     elif rt.storage == CRD_STORAGE:
         served = cluster.registry.unregister_crd(obj["metadata"]["name"])
         if served:

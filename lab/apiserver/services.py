@@ -1,6 +1,7 @@
 """What the real apiserver does to a Service on write: defaults, a cluster IP, status pruning.
 
-The cluster IP comes from 10.96.0.0/12 (kubeadm's default) and is data only — nothing routes it.
+Cluster IPs come from 10.96.0.0/12 and fd00:10:96::/108 (a dual-stack cluster: PreferDualStack
+and RequireDualStack Services get one of each) and are data only — nothing routes them.
 `clusterIP: None` (headless) and ExternalName Services get none. On update a Service keeps its
 allocated values when the new body omits them, as `kubectl apply`/`replace` rely on. Unknown
 `status` fields are pruned, as the real schema does (kopf's handler results vanish there too).
@@ -12,8 +13,11 @@ import ipaddress
 from typing import Any
 
 SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
+SERVICE_CIDR_V6 = ipaddress.IPv6Network("fd00:10:96::/108")
 STATUS_FIELDS = ("loadBalancer", "conditions")
 ALLOCATED_FIELDS = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy")
+FAMILIES = ("IPv4", "IPv6")
+DUAL_POLICIES = ("PreferDualStack", "RequireDualStack")
 
 
 class ServiceError(ValueError):
@@ -21,9 +25,13 @@ class ServiceError(ValueError):
 
 
 class ClusterIPs:
-    """Hands out cluster IPs: next free after the last one given, wrapping around."""
+    """Hands out cluster IPs of one family: next free after the last one given, wrapping around."""
 
-    def __init__(self, network: ipaddress.IPv4Network = SERVICE_CIDR) -> None:
+    def __init__(
+        self, network: ipaddress.IPv4Network | ipaddress.IPv6Network = SERVICE_CIDR
+    ) -> None:
+        self._network = network
+        self._base = int(network.network_address)
         self._first = int(network.network_address) + 10  # .1 is the kubernetes Service's
         self._last = int(network.broadcast_address) - 1
         self._next = self._first
@@ -37,19 +45,21 @@ class ClusterIPs:
             self._next = self._first if candidate >= self._last else candidate + 1
             if candidate not in self._used:
                 self._used.add(candidate)
-                return str(ipaddress.IPv4Address(candidate))
+                return str(self._network.network_address + (candidate - self._base))
         raise ServiceError("spec.clusterIPs: Internal error: range is full")
 
     def reserve(self, address: str) -> None:
         """Take an address the user asked for; ServiceError if it is taken or out of range."""
         try:
-            value = int(ipaddress.IPv4Address(address))
-        except ipaddress.AddressValueError as error:
+            value = int(ipaddress.ip_address(address))
+        except ValueError as error:
             raise ServiceError(f"spec.clusterIPs: Invalid value: {address!r}: {error}") from None
-        if not self._first - 10 <= value <= self._last + 1:
+        if ipaddress.ip_address(address).version != self._network.version or not (
+            self._first - 10 <= value <= self._last + 1
+        ):
             raise ServiceError(
                 f"spec.clusterIPs: Invalid value: {address!r}: "
-                f"the provided IP is not in the valid range {SERVICE_CIDR}"
+                f"the provided IP is not in the valid range {self._network}"
             )
         if value in self._used:
             raise ServiceError(
@@ -59,25 +69,57 @@ class ClusterIPs:
 
     def release(self, address: str | None) -> None:
         """Give an address back (no-op for None, headless or foreign values)."""
-        with contextlib.suppress(ipaddress.AddressValueError):
-            self._used.discard(int(ipaddress.IPv4Address(address or "")))
+        with contextlib.suppress(ValueError):
+            ip = ipaddress.ip_address(address or "")
+            if ip.version == self._network.version:
+                self._used.discard(int(ip))
 
 
-def default_spec(spec: dict[str, Any], ips: ClusterIPs) -> dict[str, Any]:
-    """A new Service's spec with the real apiserver's defaults and an allocated cluster IP."""
+class DualStackIPs:
+    """A dual-stack cluster's two service ranges, as kind or MicroK8s with dual-stack enabled."""
+
+    def __init__(self) -> None:
+        self.by_family = {"IPv4": ClusterIPs(SERVICE_CIDR), "IPv6": ClusterIPs(SERVICE_CIDR_V6)}
+
+    def release(self, addresses: Any) -> None:
+        """Give back every address of a deleted Service."""
+        for address in addresses if isinstance(addresses, list) else [addresses]:
+            for pool in self.by_family.values():
+                pool.release(address if isinstance(address, str) else None)
+
+
+def _families(spec: dict[str, Any]) -> list[str]:
+    """The families a new Service gets: one unless it asks for dual stack (IPv4 first)."""
+    asked = [f for f in spec.get("ipFamilies") or [] if f in FAMILIES]
+    requested = [ip for ip in spec.get("clusterIPs") or [] if ip and ip != "None"]
+    if requested:
+        asked = ["IPv6" if ":" in ip else "IPv4" for ip in requested]
+    first = asked[0] if asked else "IPv4"
+    if spec.get("ipFamilyPolicy") in DUAL_POLICIES:
+        return [first, "IPv6" if first == "IPv4" else "IPv4"]
+    return [first]
+
+
+def default_spec(spec: dict[str, Any], ips: DualStackIPs) -> dict[str, Any]:
+    """A new Service's spec with the real apiserver's defaults and allocated cluster IPs."""
     spec = dict(spec)
     kind = spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
     if kind != "ExternalName":
-        requested = spec.get("clusterIP") or ""
-        if requested == "None":
+        requested = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+        if requested[:1] == ["None"]:
             spec["clusterIPs"] = ["None"]
+            spec.setdefault("ipFamilies", ["IPv4"])
         else:
-            if requested:
-                ips.reserve(requested)
-            spec["clusterIP"] = requested or ips.allocate()
-            spec["clusterIPs"] = [spec["clusterIP"]]
-        spec.setdefault("ipFamilies", ["IPv4"])
+            families = _families(spec)
+            given = dict(
+                zip(["IPv6" if ":" in ip else "IPv4" for ip in requested], requested, strict=True)
+            )
+            for family, address in given.items():
+                ips.by_family[family].reserve(address)
+            spec["clusterIPs"] = [given.get(f) or ips.by_family[f].allocate() for f in families]
+            spec["clusterIP"] = spec["clusterIPs"][0]
+            spec["ipFamilies"] = families
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         spec.setdefault("internalTrafficPolicy", "Cluster")
     if kind in ("NodePort", "LoadBalancer"):

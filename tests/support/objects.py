@@ -75,3 +75,74 @@ def service(name: str = "web", namespace: str = "demo", **kwargs: Any) -> LBServ
 def shared(key: str) -> dict[str, str]:
     """Annotations that let a Service share its IP under `key`."""
     return {"metallb.io/allow-shared-ip": key}
+
+
+def l2_advertisement_object(
+    name: str = "l2", namespace: str = "metallb-system", **spec: Any
+) -> dict[str, Any]:
+    """An L2Advertisement object; keywords go into `spec` as written (nodeSelectors=[...])."""
+    return {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "L2Advertisement",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def node_object(
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    network_unavailable: bool | None = None,
+) -> dict[str, Any]:
+    """A Node object; `network_unavailable` adds a NetworkUnavailable condition (True/False)."""
+    conditions: list[dict[str, str]] = [{"type": "Ready", "status": "True"}]
+    if network_unavailable is not None:
+        status = "True" if network_unavailable else "False"
+        conditions.append({"type": "NetworkUnavailable", "status": status})
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels or {}},
+        "status": {"conditions": conditions},
+    }
+
+
+def endpoint(
+    node: str | None,
+    *,
+    ready: bool | None = True,
+    serving: bool | None = None,
+    terminating: bool | None = None,
+    address: str = "10.1.0.1",
+) -> dict[str, Any]:
+    """One `endpoints[]` entry of an EndpointSlice; a None condition is left out."""
+    conditions = {
+        key: value
+        for key, value in (("ready", ready), ("serving", serving), ("terminating", terminating))
+        if value is not None
+    }
+    entry: dict[str, Any] = {"addresses": [address], "conditions": conditions}
+    if node is not None:
+        entry["nodeName"] = node
+    return entry
+
+
+def endpoint_slice_object(
+    service: str = "web",
+    namespace: str = "demo",
+    *endpoints: dict[str, Any],
+    name: str | None = None,
+) -> dict[str, Any]:
+    """An EndpointSlice of `namespace/service` holding `endpoints` (see `endpoint`)."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": name or f"{service}-abcde",
+            "namespace": namespace,
+            "labels": {"kubernetes.io/service-name": service},
+        },
+        "addressType": "IPv4",
+        "endpoints": list(endpoints),
+    }

@@ -1,0 +1,239 @@
+"""A cluster in a test: the emulated API server with MetalLB's CRDs, clients, and a real controller.
+
+The controller runs as a subprocess (`python -m controller`), exactly as users run it, against
+the API server through a kubeconfig; tests drive it with kubectl and the kubernetes client.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+
+from lab.apiserver.kubeconfig import write_kubeconfig
+from lab.apiserver.runner import ApiServerThread
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = ROOT / "deploy" / "crds"
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], *, timeout: float = 10.0, every: float = 0.05) -> T:
+    """Poll `check` until it returns something truthy (and return it), or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {last!r} after {timeout}s")
+        time.sleep(every)
+        last = check()
+    return last
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for the controller's probes)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Cluster:
+    """One fresh API server, with clients and shortcuts for pools and Services."""
+
+    def __init__(self, server: ApiServerThread, kubeconfig: Path) -> None:
+        self.server = server
+        self.kubeconfig = kubeconfig
+        api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]  # untyped
+        # Typed as Any: the tests pass plain dicts, which the client accepts but its stubs do not.
+        self.core: Any = client.CoreV1Api(api_client)
+        self.custom: Any = client.CustomObjectsApi(api_client)
+
+    def kubectl(self, *args: str) -> str:
+        """Run the real kubectl against this cluster; its stdout."""
+        done = subprocess.run(  # noqa: S603 - fixed program, test-controlled arguments
+            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],  # noqa: S607 - kubectl from PATH
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if done.returncode:
+            raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
+        return done.stdout
+
+    def namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
+        """Create a namespace (with labels)."""
+        self.core.create_namespace({"metadata": {"name": name, "labels": labels or {}}})
+
+    def pool(self, name: str, *addresses: str, **spec: Any) -> None:
+        """Create an IPAddressPool in metallb-system."""
+        body = {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": name, "namespace": "metallb-system"},
+            "spec": {"addresses": list(addresses), **spec},
+        }
+        self.custom.create_namespaced_custom_object(
+            "metallb.io", "v1beta1", "metallb-system", "ipaddresspools", body
+        )
+
+    def patch_pool(self, name: str, spec: dict[str, Any]) -> None:
+        """Merge-patch a pool's spec."""
+        self.custom.patch_namespaced_custom_object(
+            "metallb.io", "v1beta1", "metallb-system", "ipaddresspools", name, {"spec": spec}
+        )
+
+    def delete_pool(self, name: str) -> None:
+        """Delete a pool."""
+        self.custom.delete_namespaced_custom_object(
+            "metallb.io", "v1beta1", "metallb-system", "ipaddresspools", name
+        )
+
+    def read_pool(self, name: str) -> dict[str, Any]:
+        """A pool as a dict."""
+        pool: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            "metallb.io", "v1beta1", "metallb-system", "ipaddresspools", name
+        )
+        return pool
+
+    def service(
+        self,
+        name: str,
+        namespace: str = "demo",
+        *,
+        ports: tuple[tuple[str, int], ...] = (("TCP", 80),),
+        annotations: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        **spec: Any,
+    ) -> None:
+        """Create a LoadBalancer Service; extra keywords go into its spec."""
+        body = {
+            "metadata": {"name": name, "annotations": annotations or {}, "labels": labels or {}},
+            "spec": {
+                "type": "LoadBalancer",
+                "selector": {"app": name},
+                "ports": [{"protocol": p, "port": n, "name": f"p{n}{p.lower()}"} for p, n in ports],
+                **spec,
+            },
+        }
+        self.core.create_namespaced_service(namespace, body)
+
+    def patch_service(self, name: str, body: dict[str, Any], namespace: str = "demo") -> None:
+        """Strategic-merge-patch a Service."""
+        self.core.patch_namespaced_service(name, namespace, body)
+
+    def delete_service(self, name: str, namespace: str = "demo") -> None:
+        """Delete a Service."""
+        self.core.delete_namespaced_service(name, namespace)
+
+    def raw_service(self, name: str, namespace: str = "demo") -> dict[str, Any]:
+        """A Service as the API returns it (a dict)."""
+        svc = self.core.read_namespaced_service(name, namespace)
+        raw: dict[str, Any] = self.core.api_client.sanitize_for_serialization(svc)
+        return raw
+
+    def ips(self, name: str, namespace: str = "demo") -> list[str]:
+        """The addresses in a Service's status."""
+        svc = self.raw_service(name, namespace)
+        ingress = (svc.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+        return [entry["ip"] for entry in ingress if entry.get("ip")]
+
+    def all_ips(self, namespace: str = "demo") -> dict[str, list[str]]:
+        """Every Service's addresses in a namespace."""
+        found = {}
+        for svc in self.core.list_namespaced_service(namespace).items:
+            ingress = (svc.status.load_balancer.ingress if svc.status.load_balancer else None) or []
+            found[svc.metadata.name] = [i.ip for i in ingress if i.ip]
+        return found
+
+    def reasons(self, name: str, namespace: str = "demo") -> list[str]:
+        """Reasons of the Events about a Service, oldest first."""
+        events = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        ).items
+        return [e.reason for e in sorted(events, key=lambda e: e.metadata.resource_version)]
+
+    def condition(self, name: str, namespace: str = "demo") -> dict[str, Any]:
+        """MetalPool's condition on a Service ({} while there is none)."""
+        conditions = (self.raw_service(name, namespace).get("status") or {}).get("conditions")
+        return next((c for c in conditions or [] if c["type"] == "metallb.io/IPAllocated"), {})
+
+
+class Controller:
+    """The real controller, as a subprocess of the test."""
+
+    def __init__(self, kubeconfig: Path, log: Path, *args: str) -> None:
+        self.health_port = free_port()
+        self.log = log
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+        command = [
+            sys.executable, "-m", "controller",
+            "--metrics-port", "0",
+            "--health-port", str(self.health_port),
+            "--lease-duration", "2",
+            "--lease-renew", "0.5",
+            *args,
+        ]  # fmt: skip
+        with log.open("a") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own program
+                command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+            )
+
+    def ready(self) -> bool:
+        """Whether it leads and finished its initial pass (/readyz)."""
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Block until ready; fail with the log if it never gets there."""
+        try:
+            eventually(lambda: self.ready() or self.process.poll() is not None, timeout=timeout)
+        except AssertionError:
+            raise AssertionError(f"controller not ready:\n{self.log.read_text()}") from None
+        if self.process.poll() is not None:
+            raise AssertionError(f"controller exited:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Send `sig` and wait for the process to end; its exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+@contextlib.contextmanager
+def running_cluster(tmp: Path) -> Iterator[Cluster]:
+    """A fresh API server with the CRDs applied by kubectl and the namespaces the tests use."""
+    with ApiServerThread() as server:
+        kubeconfig = write_kubeconfig(tmp / "kubeconfig", server.url)
+        cluster = Cluster(server, kubeconfig)
+        cluster.kubectl("apply", "-f", str(CRDS))
+        cluster.namespace("metallb-system")
+        cluster.namespace("demo")
+        yield cluster
+
+
+@contextlib.contextmanager
+def running_controller(cluster: Cluster, tmp: Path, *args: str) -> Iterator[Controller]:
+    """A ready controller, stopped (and its log shown on failure) when the block ends."""
+    controller = Controller(cluster.kubeconfig, tmp / "controller.log", *args)
+    try:
+        controller.wait_ready()
+        yield controller
+    finally:
+        controller.stop()
