@@ -17,10 +17,11 @@ from typing import Any
 
 import kopf
 
-from controller import handlers, metrics, probes
-from controller.kube import Api, load_config
-from controller.leadership import Leadership, LeadershipLost, LeaseSettings
+from controller import handlers, metrics
 from controller.worker import Reconciler
+from k8s import probes
+from k8s.api import Api, load_config
+from k8s.leases import LeaseHolder, LeaseLost, LeaseSettings
 from metalpool import names
 
 logger = logging.getLogger("controller")
@@ -54,7 +55,7 @@ async def run(args: argparse.Namespace) -> int:
     """Stand by until the Lease is ours, then reconcile until stopped or the Lease is lost."""
     api = Api(load_config())
     metrics.serve(args.metrics_port)
-    leadership = Leadership(
+    leadership = LeaseHolder(
         api,
         LeaseSettings(
             namespace=args.namespace,
@@ -69,7 +70,7 @@ async def run(args: argparse.Namespace) -> int:
     )
 
     def why_not_ready() -> str | None:
-        if not leadership.is_leader:
+        if not leadership.holds_lease:
             return "standing by for the Lease"
         return None if reconciler.synced else "initial pass running"
 
@@ -86,7 +87,7 @@ async def run(args: argparse.Namespace) -> int:
             await runner.cleanup()
 
 
-async def _lead(leadership: Leadership, reconciler: Reconciler, stopping: asyncio.Event) -> int:
+async def _lead(leadership: LeaseHolder, reconciler: Reconciler, stopping: asyncio.Event) -> int:
     acquiring = asyncio.create_task(leadership.acquire())
     stopped = asyncio.create_task(stopping.wait())
     await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -140,7 +141,7 @@ async def _take_back_signals(kopf_ready: asyncio.Event, stopping: asyncio.Event)
 def _exit_code(done: Set[asyncio.Task[Any]]) -> int:
     """0 for a requested stop; 1 when the Lease was lost or a task ended by itself."""
     for task in done:
-        if task.get_name() == "lease" and isinstance(task.exception(), LeadershipLost):
+        if task.get_name() == "lease" and isinstance(task.exception(), LeaseLost):
             logger.error("%s: stopping so that only one controller allocates", task.exception())
             return 1
         if task.get_name() in ("reconciler", "events", "kopf"):

@@ -17,9 +17,9 @@ from typing import Any
 
 from controller import metrics
 from controller.allocator import Allocator
-from controller.kube import Api, ApiError
 from controller.reconcile import Notice, Plan, Severity, converge, forget, needs_write, observe
 from controller.writes import event_body, plan_notices_changed, pool_status, status_patch
+from k8s.api import Api, ApiError
 from metalpool.pools import PoolSet, parse_pools
 from metalpool.services import ServiceKey
 

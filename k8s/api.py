@@ -1,4 +1,4 @@
-"""The controller's door to the Kubernetes API (besides kopf's watches): writes and Leases.
+"""The programs' door to the Kubernetes API besides kopf's watches: writes, Events and Leases.
 
 Shell. The official client is synchronous, so each call runs in a worker thread; errors come
 back as `ApiError` with the HTTP status (0 when the server could not be reached), which the
@@ -49,7 +49,7 @@ def load_config() -> client.ApiClient:
 
 
 class Api:
-    """The few calls the controller makes besides watching."""
+    """The few calls the controller and the speaker make besides watching."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self._client = api_client

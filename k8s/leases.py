@@ -1,9 +1,9 @@
-"""One active allocator: a coordination.k8s.io Lease that one controller replica holds.
+"""Holding a coordination.k8s.io Lease: the controller's leadership, each speaker's liveness.
 
-Shell. A replica that finds the Lease held by a live peer waits and retries; the holder renews
-it well before it runs out, and gives it up on a graceful stop so a standby takes over within a
-retry period instead of a whole lease duration. Losing the Lease ends the holder's run: two
-allocators at once could hand one address to two Services.
+Shell. A process that finds the Lease held by a live peer waits and retries; the holder renews
+it well before it runs out, and gives it up on a graceful stop so peers act within a retry
+period instead of a whole lease duration. A holder that cannot renew in time is told so
+(`LeaseLost`): a controller must stop allocating, a speaker must stop answering.
 """
 
 import asyncio
@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from controller.kube import Api, ApiError
+from k8s.api import Api, ApiError
 from metalpool.leases import claim_spec, parse_lease, release_spec
 
 logger = logging.getLogger(__name__)
@@ -29,17 +29,17 @@ class LeaseSettings:
     retry_every: float = 2.0
 
 
-class LeadershipLost(Exception):  # noqa: N818 - an event, not an error in our code
+class LeaseLost(Exception):  # noqa: N818 - an event, not an error in our code
     """Another replica holds the Lease now, or it could not be renewed in time."""
 
 
-class Leadership:
+class LeaseHolder:
     """Acquire, keep and release the controller's Lease."""
 
     def __init__(self, api: Api, settings: LeaseSettings) -> None:
         self._api = api
         self._settings = settings
-        self.is_leader = False
+        self.holds_lease = False
 
     async def acquire(self) -> None:
         """Return once this replica holds the Lease; wait as long as a live peer holds it."""
@@ -53,10 +53,10 @@ class Leadership:
         logger.info(
             "holding Lease %s/%s as %s", settings.namespace, settings.name, settings.identity
         )
-        self.is_leader = True
+        self.holds_lease = True
 
     async def keep(self) -> None:
-        """Renew until the Lease is lost; then raise `LeadershipLost`."""
+        """Renew until the Lease is lost; then raise `LeaseLost`."""
         settings = self._settings
         last_renewed = asyncio.get_running_loop().time()
         while True:
@@ -70,15 +70,15 @@ class Leadership:
             if renewed:
                 last_renewed = now
             elif renewed is False or now - last_renewed >= settings.duration:
-                self.is_leader = False
-                raise LeadershipLost(f"Lease {settings.name} is no longer ours")
+                self.holds_lease = False
+                raise LeaseLost(f"Lease {settings.name} is no longer ours")
 
     async def release(self) -> None:
         """Give the Lease up so a standby takes over at once (best effort)."""
         settings = self._settings
-        if not self.is_leader:
+        if not self.holds_lease:
             return
-        self.is_leader = False
+        self.holds_lease = False
         try:
             raw = await self._api.read_lease(settings.namespace, settings.name)
             if raw is None:

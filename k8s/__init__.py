@@ -1,0 +1,1 @@
+"""The edge both programs share: the Kubernetes API client, Leases and kubelet probes (shell)."""
