@@ -6,7 +6,6 @@ condition must be and which Events to post, whatever the history. The shell writ
 retries until it lands; running `converge` again meanwhile yields the same plan.
 """
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from controller.refusals import Reason, Refusal, quoted
 from metalpool import names
 from metalpool.addresses import Family, IPAddress
 from metalpool.errors import SpecError
+from metalpool.events import Severity
 from metalpool.services import (
     FamilyPolicy,
     LBService,
@@ -26,13 +26,6 @@ from metalpool.services import (
 )
 
 CONDITION_TYPE = "metallb.io/IPAllocated"
-
-
-class Severity(enum.StrEnum):
-    """A Kubernetes Event's type."""
-
-    NORMAL = "Normal"
-    WARNING = "Warning"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

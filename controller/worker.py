@@ -17,9 +17,10 @@ from typing import Any
 
 from controller import metrics
 from controller.allocator import Allocator
-from controller.reconcile import Notice, Plan, Severity, converge, forget, needs_write, observe
+from controller.reconcile import Notice, Plan, converge, forget, needs_write, observe
 from controller.writes import event_body, plan_notices_changed, pool_status, status_patch
 from k8s.api import Api, ApiError
+from metalpool.events import Severity
 from metalpool.pools import PoolSet, parse_pools
 from metalpool.services import ServiceKey
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from controller.allocator import PoolUsage
 from controller.reconcile import CONDITION_TYPE, Condition, Notice, Plan
-from metalpool import names
+from metalpool import events, names
 from metalpool.addresses import Family
 from metalpool.leases import format_timestamp
 
@@ -65,31 +65,17 @@ def _condition(
 def event_body(
     involved: Mapping[str, Any], notice: Notice, now: datetime, *, kind: str, instance: str
 ) -> dict[str, Any]:
-    """A core/v1 Event about `involved` (a Service or a pool), as MetalLB posts them."""
-    meta = involved.get("metadata") or {}
-    stamp = format_timestamp(now)
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{meta.get('name')}.", "namespace": meta.get("namespace")},
-        "involvedObject": {
-            "apiVersion": involved.get("apiVersion") or "v1",
-            "kind": kind,
-            "name": meta.get("name"),
-            "namespace": meta.get("namespace"),
-            "uid": meta.get("uid"),
-            "resourceVersion": meta.get("resourceVersion"),
-        },
-        "type": notice.severity.value,
-        "reason": notice.reason,
-        "message": notice.message,
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
-        "reportingInstance": instance,
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }
+    """A core/v1 Event about `involved` (a Service or a pool), as MetalLB's controller posts."""
+    return events.event_body(
+        involved,
+        kind=kind,
+        severity=notice.severity,
+        reason=notice.reason,
+        message=notice.message,
+        component=COMPONENT,
+        instance=instance,
+        now=now,
+    )
 
 
 def pool_status(usage: PoolUsage) -> dict[str, int]:

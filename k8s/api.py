@@ -82,6 +82,46 @@ class Api:
             _content_type=MERGE_PATCH,
         )
 
+    async def create_l2_status(self, namespace: str, body: Mapping[str, Any]) -> str:
+        """Create a ServiceL2Status (its name is generated); returns the name."""
+        created = await self._call(
+            self._custom.create_namespaced_custom_object,
+            names.GROUP,
+            names.VERSION,
+            namespace,
+            names.L2_STATUS_PLURAL,
+            body,
+        )
+        return str(created["metadata"]["name"])
+
+    async def patch_l2_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch a ServiceL2Status's /status."""
+        await self._call(
+            self._custom.patch_namespaced_custom_object_status,
+            names.GROUP,
+            names.VERSION,
+            namespace,
+            names.L2_STATUS_PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+        )
+
+    async def delete_l2_status(self, namespace: str, name: str) -> None:
+        """Delete a ServiceL2Status; one already gone is fine."""
+        try:
+            await self._call(
+                self._custom.delete_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.L2_STATUS_PLURAL,
+                name,
+            )
+        except ApiError as error:
+            if not error.is_not_found:
+                raise
+
     async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
         """Post a core/v1 Event."""
         await self._call(self._core.create_namespaced_event, namespace, body)

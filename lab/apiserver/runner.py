@@ -18,6 +18,7 @@ when the server runs in a thread. `faults` is thread-safe.
 
 import asyncio
 import logging
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -66,6 +67,12 @@ class ApiServer:
         await site.start()
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked
         logger.info("API server listening on %s", self.url)
+
+    async def serve_on(self, sock: socket.socket) -> None:
+        """Also serve on an already listening socket (one bound inside a network namespace)."""
+        if self._runner is None:
+            raise RuntimeError("start the server first")
+        await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
         """End all watches and stop serving."""
@@ -134,6 +141,10 @@ class ApiServerThread:
             asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(timeout=30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=30)
+
+    def serve_on(self, sock: socket.socket) -> None:
+        """Also serve on `sock` (see `ApiServer.serve_on`)."""
+        asyncio.run_coroutine_threadsafe(self._server.serve_on(sock), self._loop).result(30)
 
     def call(self, function: Callable[[], T], timeout: float = 30) -> T:
         """Run `function()` in the server's loop, where the cluster state lives."""

@@ -9,12 +9,12 @@ from controller.reconcile import (
     Condition,
     Notice,
     Plan,
-    Severity,
     converge,
     forget,
     needs_write,
     observe,
 )
+from metalpool.events import Severity
 from tests.support.objects import pool, service_object
 
 POOLS = [pool("p", "192.0.2.0/30", "2001:db8::/126")]

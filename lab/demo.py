@@ -1,0 +1,291 @@
+"""`metalpool-lab`: a cluster in a box — MetalPool's controller and speakers on a namespaced wire.
+
+Shell. One run: the emulated API server; the CRDs and deploy/examples applied with the real
+kubectl; node namespaces and a client namespace on one bridge; Nodes and EndpointSlices
+registered; the controller, and one speaker inside each node namespace; then a table of every
+Service (address, pool, announcing node, the MAC the client's own kernel resolved) and a live
+failover when the announcing speaker stops. Everything is removed on exit unless `--keep`.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.apiserver.kubeconfig import write_kubeconfig
+from lab.apiserver.runner import ApiServerThread
+from lab.netns import listening_socket
+from lab.network import Network, exec_in, ip_command
+from lab.workloads import endpoint_slices, node_object
+
+ROOT = Path(__file__).resolve().parent.parent
+API_PORT_IN_NODES = 6443
+CLIENT = ("192.0.2.200/24", "198.51.100.200/24", "2001:db8:0:1::200/64")
+SETTLE_TIMEOUT = 60.0
+FAILOVER_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Row:
+    """One Service as the lab shows it."""
+
+    service: str
+    ip: str
+    pool: str
+    node: str
+    resolved: str
+
+
+class Lab:
+    """The whole lab; use as a context manager so that everything is cleaned up."""
+
+    def __init__(self, *, nodes: int, examples: Path, say: Callable[[str], None] = print) -> None:
+        self.node_names = [f"node-{i + 1}" for i in range(nodes)]
+        self.examples = examples
+        self.say = say
+        self.workdir = Path(tempfile.mkdtemp(prefix="metalpool-lab-"))
+        self.server = ApiServerThread()
+        self.network: Network | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> "Lab":
+        self.server.start()
+        self.kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.server.url)
+        self.node_kubeconfig = write_kubeconfig(
+            self.workdir / "kubeconfig-in-nodes", f"http://127.0.0.1:{API_PORT_IN_NODES}"
+        )
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            self.say(f"stopped {name}") if os.environ.get("METALPOOL_LAB_VERBOSE") else None
+        if self.network is not None:
+            self.network.close()
+        self.server.stop()
+
+    # ------------------------------------------------------------------ building
+
+    def build(self) -> None:
+        """Cluster objects, network, controller and speakers."""
+        self.say(f"API server at {self.server.url}; CRDs and examples applied with kubectl")
+        self.kubectl("apply", "-f", str(ROOT / "deploy" / "crds"))
+        self.kubectl("create", "namespace", "metallb-system")
+        self.kubectl("apply", "-k", str(self.examples))
+        self.network = Network()
+        for i, node in enumerate(self.node_names):
+            host = self.network.add_host(node, f"192.0.2.{i + 1}/24", f"2001:db8:0:1::{i + 1}/64")
+            self.server.serve_on(listening_socket(host.namespace, port=API_PORT_IN_NODES))
+        self.network.add_host("client", *CLIENT)
+        self.say(f"namespaces {self.network.prefix}-{{switch,client,{','.join(self.node_names)}}}")
+        manifests = self._example_objects()
+        generated = [node_object(n, f"192.0.2.{i + 1}") for i, n in enumerate(self.node_names)]
+        generated += endpoint_slices(manifests, self.node_names)
+        self.kubectl_stdin(yaml.safe_dump_all(generated), "apply", "-f", "-")
+        self.start_controller()
+        for node in self.node_names:
+            self.start_speaker(node)
+
+    def start_controller(self) -> None:
+        """The controller, in the host namespace (it only talks to the API server)."""
+        self._spawn("controller", [sys.executable, "-m", "controller", "--metrics-port", "0",
+                                   "--health-port", "0"], self.kubeconfig)  # fmt: skip
+
+    def start_speaker(self, node: str) -> None:
+        """A speaker inside `node`'s namespace."""
+        assert self.network is not None  # noqa: S101 - built first
+        argv = exec_in(
+            self.network.hosts[node].namespace,
+            sys.executable, "-m", "speaker", "--node-name", node,
+            "--metrics-port", "0", "--health-port", "0",
+        )  # fmt: skip
+        self._spawn(f"speaker {node}", argv, self.node_kubeconfig)
+
+    def wait_speaker(self, node: str, timeout: float = 20.0) -> None:
+        """Wait until `node`'s speaker holds its Lease (it is live for its peers)."""
+        deadline = time.monotonic() + timeout
+        query = "jsonpath={.spec.holderIdentity}"
+        while time.monotonic() < deadline:
+            with contextlib.suppress(RuntimeError):
+                lease = f"metalpool-speaker-{node}"
+                if self.kubectl("get", "lease", lease, "-n", "metallb-system", "-o", query) == node:
+                    return
+            time.sleep(0.2)
+
+    # ------------------------------------------------------------------ observing
+
+    def settle(self) -> list[Row]:
+        """Wait until every LoadBalancer Service has an address and an announcing node."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline:
+            rows = self.rows()
+            if rows and all(r.ip != "-" and r.node != "-" for r in rows):
+                return rows
+            time.sleep(0.5)
+        return self.rows()
+
+    def rows(self) -> list[Row]:
+        """The current table, without resolving MACs."""
+        services = yaml.safe_load(self.kubectl("get", "svc", "-A", "-o", "yaml"))["items"]
+        owners = self.announcers()
+        rows = []
+        for svc in services:
+            if (svc.get("spec") or {}).get("type") != "LoadBalancer":
+                continue
+            meta = svc["metadata"]
+            key = f"{meta['namespace']}/{meta['name']}"
+            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            pool = (meta.get("annotations") or {}).get("metallb.io/ip-allocated-from-pool", "-")
+            node = owners.get(key, "-")
+            rows += [
+                Row(service=key, ip=entry["ip"], pool=pool, node=node, resolved="-")
+                for entry in ingress or [{"ip": "-"}]
+            ]
+        return sorted(rows, key=lambda r: (r.service, ":" in r.ip, r.ip))
+
+    def announcers(self) -> dict[str, str]:
+        """Service → announcing node, from the speakers' ServiceL2Status objects."""
+        items = yaml.safe_load(
+            self.kubectl("get", "servicel2statuses", "-n", "metallb-system", "-o", "yaml")
+        )["items"]
+        return {
+            f"{o['status']['serviceNamespace']}/{o['status']['serviceName']}": o["status"]["node"]
+            for o in items
+            if (o.get("status") or {}).get("node")
+        }
+
+    def resolve(self, address: str, timeout: float = 3.0) -> str | None:
+        """The MAC the client's kernel resolves `address` to (it sends one UDP datagram)."""
+        assert self.network is not None  # noqa: S101 - built first
+        self._poke(address)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state, mac = self.network.neighbour("client", address)
+            if mac and state not in ("INCOMPLETE", "FAILED"):
+                return mac
+            time.sleep(0.05)
+        return None
+
+    def node_of_mac(self, mac: str | None) -> str:
+        """Which node a MAC belongs to."""
+        assert self.network is not None  # noqa: S101 - built first
+        return next((h.role for h in self.network.hosts.values() if h.mac == mac), mac or "none")
+
+    def owner(self, address: str) -> str:
+        """The node the client's kernel reaches `address` at, after a fresh resolution."""
+        assert self.network is not None  # noqa: S101 - built first
+        return self.node_of_mac(self.resolve(address))
+
+    def steady(self, row: Row, timeout: float = 15.0) -> str:
+        """Wait until the client and the ServiceL2Status agree on the owner for a second."""
+        deadline = time.monotonic() + timeout
+        agreed_since = None
+        while time.monotonic() < deadline:
+            owner = self.owner(row.ip)
+            if owner == self.announcers().get(row.service):
+                agreed_since = agreed_since or time.monotonic()
+                if time.monotonic() - agreed_since >= 1.0:
+                    return owner
+            else:
+                agreed_since = None
+            time.sleep(0.2)
+        return self.owner(row.ip)
+
+    def failover(self, row: Row, sig: int) -> tuple[str, str, float | None]:
+        """Stop the speaker answering for `row` with `sig`.
+
+        Returns (old node, new node, seconds from the signal until the client's kernel entry
+        for the address pointed at another node), measured by polling `ip neigh` every 20 ms
+        while sending a datagram to the address, as a client in use would.
+        """
+        assert self.network is not None  # noqa: S101 - built first
+        before = self.steady(row)
+        old_mac = self.resolve(row.ip)
+        process = self.processes.pop(f"speaker {before}")
+        start = time.monotonic()
+        process.send_signal(sig)
+        seconds = None
+        while time.monotonic() - start < FAILOVER_TIMEOUT:
+            self._poke(row.ip)
+            _, mac = self.network.neighbour("client", row.ip)
+            if mac and mac != old_mac:
+                seconds = time.monotonic() - start
+                break
+            time.sleep(0.02)
+        process.wait(timeout=10)
+        return before, self.owner(row.ip), seconds
+
+    # ------------------------------------------------------------------ plumbing
+
+    def kubectl(self, *args: str) -> str:
+        """The real kubectl against the lab's API server."""
+        return self.kubectl_stdin("", *args)
+
+    def kubectl_stdin(self, text: str, *args: str) -> str:
+        """Run kubectl with `text` on stdin."""
+        done = subprocess.run(  # noqa: S603 - kubectl with our own arguments
+            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],  # noqa: S607 - from PATH
+            input=text, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def _example_objects(self) -> list[dict[str, Any]]:
+        objects = []
+        for path in sorted(self.examples.glob("*.yaml")):
+            if path.name != "kustomization.yaml":
+                objects += [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+        return objects
+
+    def _spawn(self, name: str, argv: list[str], kubeconfig: Path) -> None:
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+        log = (self.workdir / f"{name.replace(' ', '-')}.log").open("ab")
+        self.processes[name] = subprocess.Popen(  # noqa: S603 - our own programs
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+
+    def _poke(self, address: str) -> None:
+        assert self.network is not None  # noqa: S101 - built first
+        family = "AF_INET6" if ":" in address else "AF_INET"
+        code = (
+            "import socket;"
+            f"s=socket.socket(socket.{family},socket.SOCK_DGRAM);"
+            f"s.sendto(b'metalpool-lab',('{address}',9))"
+        )
+        with contextlib.suppress(subprocess.SubprocessError):
+            subprocess.run(  # noqa: S603 - our own one-liner
+                exec_in(self.network.hosts["client"].namespace, sys.executable, "-c", code),
+                capture_output=True, timeout=5, check=False,
+            )  # fmt: skip
+
+
+def preflight() -> str | None:
+    """Why the lab cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "metalpool-lab needs root: it creates network namespaces (try: sudo bin/lab)"
+    try:
+        ip_command()
+    except RuntimeError as error:
+        return str(error)
+    if shutil.which("kubectl") is None:
+        return "metalpool-lab needs kubectl on PATH"
+    return None

@@ -1,0 +1,194 @@
+"""`metalpool-speaker` / `python -m speaker`: answer ARP and NDP for the IPs this node owns.
+
+Runs on every node (hostNetwork, CAP_NET_RAW). Configuration comes from KUBECONFIG, else the
+in-cluster service account. SIGTERM hands over first: the speaker releases its Lease, so peers
+take its IPs over at once (their gratuitous ARP/NA moves clients), and stops answering; answering
+any longer would only make clients flap between the old and the new MAC.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Set
+from typing import Any
+
+import kopf
+from aiohttp import web
+
+from k8s import probes
+from k8s.api import Api, load_config
+from k8s.leases import LeaseHolder, LeaseSettings
+from metalpool import names
+from speaker import metrics, watch
+from speaker.answers import Tally
+from speaker.membership import lease_name
+from speaker.responder import Responder
+from speaker.worker import Speaker
+
+logger = logging.getLogger("speaker")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (DESIGN.md, "Stable interfaces")."""
+    parser = argparse.ArgumentParser(prog="metalpool-speaker", description=__doc__)
+    parser.add_argument("--node-name", default=os.environ.get("NODE_NAME"), help="env NODE_NAME")
+    parser.add_argument(
+        "--namespace",
+        default=os.environ.get("METALPOOL_NAMESPACE", names.DEFAULT_NAMESPACE),
+        help="where pools, advertisements, Leases and ServiceL2Statuses live",
+    )
+    parser.add_argument(
+        "--interfaces",
+        default="",
+        help="comma-separated interfaces to answer on (default: discover, minus MetalLB's"
+        " exclude list)",
+    )
+    parser.add_argument("--lb-class", default=None, help="handle only this loadBalancerClass")
+    parser.add_argument("--metrics-port", type=int, default=7473, help="0 disables /metrics")
+    parser.add_argument("--health-port", type=int, default=17473, help="0 disables the probes")
+    parser.add_argument(
+        "--lease-duration", type=float, default=3.0, help="seconds a silent speaker stays live"
+    )
+    parser.add_argument("--lease-renew", type=float, default=1.0, help="seconds between renewals")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    if not args.node_name:
+        parser.error("--node-name (or env NODE_NAME) is required: which node is this?")
+    if args.lease_renew >= args.lease_duration:
+        parser.error("--lease-renew must be shorter than --lease-duration")
+    return args
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Announce until stopped."""
+    api = Api(load_config())
+    tally = Tally()
+    allowed = frozenset(n for n in args.interfaces.split(",") if n) or None
+    responder = Responder(tally, allowed_names=allowed)
+    responder.start()
+    lease = LeaseHolder(
+        api,
+        LeaseSettings(
+            namespace=args.namespace,
+            name=lease_name(args.node_name),
+            identity=args.node_name,
+            duration=args.lease_duration,
+            renew_every=args.lease_renew,
+            retry_every=args.lease_renew,
+        ),
+    )
+    speaker = Speaker(
+        api,
+        responder,
+        lease,
+        node=args.node_name,
+        namespace=args.namespace,
+        lb_class=args.lb_class,
+        lease_duration=args.lease_duration,
+        pod=_owner_reference(),
+    )
+    health = await probes.serve(args.health_port, lambda: None if speaker.synced else "starting")
+    served = await _serve_metrics(args.metrics_port, tally)
+    try:
+        return await _announce(speaker, lease, args.namespace)
+    finally:
+        await lease.release()
+        await speaker.withdraw_all()
+        responder.stop()
+        for runner in (health, served):
+            if runner is not None:
+                await runner.cleanup()
+
+
+async def _announce(speaker: Speaker, lease: LeaseHolder, namespace: str) -> int:
+    registry = kopf.OperatorRegistry()
+    watch.register(registry, speaker, namespace)
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False
+    settings.scanning.disabled = True
+    stopping, kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    ours = speaker.start()
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=registry,
+            settings=settings,
+            clusterwide=True,
+            standalone=True,
+            stop_flag=kopf_stop,
+            ready_flag=kopf_ready,
+        ),
+        name="kopf",
+    )
+    signals = asyncio.create_task(_take_signals(kopf_ready, stopping), name="signals")
+    stopped = asyncio.create_task(stopping.wait(), name="stopped")
+    done, _ = await asyncio.wait({*ours, operator, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    code = _exit_code(done)
+    for task in (*ours, stopped, signals):
+        task.cancel()
+    await asyncio.gather(*ours, return_exceptions=True)
+    await lease.release()  # before kopf stops: peers take over while kopf winds down
+    kopf_stop.set()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(operator, timeout=5)
+    return code
+
+
+async def _take_signals(kopf_ready: asyncio.Event, stopping: asyncio.Event) -> None:
+    """Route SIGTERM/SIGINT to us once kopf is up (kopf installs its own when it starts)."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await kopf_ready.wait()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+
+
+def _exit_code(done: Set[asyncio.Task[Any]]) -> int:
+    for task in done:
+        if task.get_name() in ("speaker", "lease", "kopf"):
+            logger.error("%s ended unexpectedly: %r", task.get_name(), task.exception())
+            return 1
+    return 0
+
+
+async def _serve_metrics(port: int, tally: Tally) -> web.AppRunner | None:
+    if not port:
+        return None
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(tally), content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, port=port).start()
+    return runner
+
+
+def _owner_reference() -> dict[str, Any] | None:
+    """The speaker Pod as owner of its ServiceL2Statuses (from the downward API, if given)."""
+    name, uid = os.environ.get("POD_NAME"), os.environ.get("POD_UID")
+    if not (name and uid):
+        return None
+    return {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `metalpool-speaker`."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("kopf").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

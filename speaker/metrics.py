@@ -1,0 +1,70 @@
+"""The speaker's Prometheus metrics, under MetalLB's names and labels (compat §5, §8).
+
+Shell. MetalLB exposes its layer-2 counters without the `_total` suffix
+(`# TYPE metallb_layer2_requests_received counter`); prometheus_client would rename them, so
+those three (and our drop counter) are rendered by hand from the responder's tallies, and the
+rest comes from prometheus_client. The responder thread only increments plain counters; this
+module reads them when scraped.
+"""
+
+from collections.abc import Mapping
+
+from prometheus_client import (
+    REGISTRY,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from speaker.answers import Tally
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # MetalLB exports no *_created series
+
+ANNOUNCED = Gauge(
+    "metallb_speaker_announced",
+    "1 for each IP this node announces for a Service",
+    ["service", "protocol", "node", "ip"],
+)
+FAILOVER = Histogram(
+    "metalpool_speaker_failover_seconds",
+    "From a peer's Lease expiry or release to this node taking its IPs over",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 10, 20),
+)
+
+_LAYER2 = (
+    (
+        "metallb_layer2_requests_received",
+        "requests_received",
+        "ARP/NDP requests received for owned IPs",
+    ),
+    ("metallb_layer2_responses_sent", "responses_sent", "ARP/NDP responses sent for owned IPs"),
+    ("metallb_layer2_gratuitous_sent", "gratuitous", "Gratuitous ARP/unsolicited NA frames sent"),
+)
+
+
+def render(tally: Tally) -> bytes:
+    """The whole /metrics page."""
+    lines: list[str] = []
+    for name, attribute, help_text in _LAYER2:
+        counts: Mapping[object, int] = dict(getattr(tally, attribute))
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+        lines += [f'{name}{{ip="{ip}"}} {value}' for ip, value in sorted(counts.items(), key=str)]
+    drops = dict(tally.drops)
+    name = "metalpool_speaker_dropped_total"
+    lines += [
+        f"# HELP {name} Frames the responder did not answer, by reason",
+        f"# TYPE {name} counter",
+    ]
+    lines += [f'{name}{{reason="{reason}"}} {value}' for reason, value in sorted(drops.items())]
+    return generate_latest(REGISTRY) + ("\n".join(lines) + "\n").encode()
+
+
+def announce(service: str, node: str, ip: str) -> None:
+    """Mark (service, ip) as announced by `node`."""
+    ANNOUNCED.labels(service, "layer2", node, ip).set(1)
+
+
+def withdraw(service: str, node: str, ip: str) -> None:
+    """Delete the series, as MetalLB does on withdrawal."""
+    ANNOUNCED.remove(service, "layer2", node, ip)
