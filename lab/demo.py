@@ -69,7 +69,7 @@ class Lab:
         return self
 
     def __exit__(self, *_: object) -> None:
-        for name, process in self.processes.items():
+        for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
@@ -77,45 +77,62 @@ class Lab:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-            self.say(f"stopped {name}") if os.environ.get("METALPOOL_LAB_VERBOSE") else None
         if self.network is not None:
             self.network.close()
         self.server.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------ building
 
     def build(self) -> None:
-        """Cluster objects, network, controller and speakers."""
+        """Cluster objects, network, controller and speakers: the whole demo."""
         self.say(f"API server at {self.server.url}; CRDs and examples applied with kubectl")
+        self.install()
+        self.kubectl("apply", "-k", str(self.examples))
+        self.wire()
+        self.say(
+            f"namespaces {self.network_prefix()}-{{switch,client,{','.join(self.node_names)}}}"
+        )
+        self.apply(endpoint_slices(self._example_objects(), self.node_names))
+        self.start_controller()
+        for node in self.node_names:
+            self.start_speaker(node)
+
+    def install(self) -> None:
+        """The CRDs and the metallb-system namespace, as `kubectl apply -f deploy/crds/` does."""
         self.kubectl("apply", "-f", str(ROOT / "deploy" / "crds"))
         self.kubectl("create", "namespace", "metallb-system")
-        self.kubectl("apply", "-k", str(self.examples))
+
+    def wire(self) -> None:
+        """Node and client namespaces on one bridge; the Nodes registered; the API reachable."""
         self.network = Network()
         for i, node in enumerate(self.node_names):
             host = self.network.add_host(node, f"192.0.2.{i + 1}/24", f"2001:db8:0:1::{i + 1}/64")
             self.server.serve_on(listening_socket(host.namespace, port=API_PORT_IN_NODES))
         self.network.add_host("client", *CLIENT)
-        self.say(f"namespaces {self.network.prefix}-{{switch,client,{','.join(self.node_names)}}}")
-        manifests = self._example_objects()
-        generated = [node_object(n, f"192.0.2.{i + 1}") for i, n in enumerate(self.node_names)]
-        generated += endpoint_slices(manifests, self.node_names)
-        self.kubectl_stdin(yaml.safe_dump_all(generated), "apply", "-f", "-")
-        self.start_controller()
-        for node in self.node_names:
-            self.start_speaker(node)
+        self.apply([node_object(n, f"192.0.2.{i + 1}") for i, n in enumerate(self.node_names)])
+
+    def network_prefix(self) -> str:
+        """The prefix of every namespace name (`mp-<pid>`)."""
+        assert self.network is not None  # noqa: S101 - wired first
+        return self.network.prefix
+
+    def apply(self, objects: list[dict[str, Any]]) -> None:
+        """`kubectl apply` of generated objects."""
+        self.kubectl_stdin(yaml.safe_dump_all(objects), "apply", "-f", "-")
 
     def start_controller(self) -> None:
         """The controller, in the host namespace (it only talks to the API server)."""
         self._spawn("controller", [sys.executable, "-m", "controller", "--metrics-port", "0",
                                    "--health-port", "0"], self.kubeconfig)  # fmt: skip
 
-    def start_speaker(self, node: str) -> None:
-        """A speaker inside `node`'s namespace."""
+    def start_speaker(self, node: str, *flags: str) -> None:
+        """A speaker inside `node`'s namespace (extra `flags` such as --lease-duration)."""
         assert self.network is not None  # noqa: S101 - built first
         argv = exec_in(
             self.network.hosts[node].namespace,
             sys.executable, "-m", "speaker", "--node-name", node,
-            "--metrics-port", "0", "--health-port", "0",
+            "--metrics-port", "0", "--health-port", "0", *flags,
         )  # fmt: skip
         self._spawn(f"speaker {node}", argv, self.node_kubeconfig)
 
@@ -258,10 +275,10 @@ class Lab:
 
     def _spawn(self, name: str, argv: list[str], kubeconfig: Path) -> None:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
-        log = (self.workdir / f"{name.replace(' ', '-')}.log").open("ab")
-        self.processes[name] = subprocess.Popen(  # noqa: S603 - our own programs
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
+        with (self.workdir / f"{name.replace(' ', '-')}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(  # noqa: S603 - our own programs
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+            )
 
     def _poke(self, address: str) -> None:
         assert self.network is not None  # noqa: S101 - built first
