@@ -106,7 +106,9 @@ def converge(allocator: Allocator, obj: Mapping[str, Any], lb_class: str | None)
     key = ServiceKey(meta.get("namespace") or "default", meta.get("name") or "")
     spec = obj.get("spec") or {}
     if (spec.get("loadBalancerClass") or None) != (lb_class or None):
-        return Plan(key=key, ingress=None)  # another implementation's Service: never touched
+        # Another implementation's Service: its status is never touched, but an address it
+        # held while it was ours goes back to the pool.
+        return Plan(key=key, ingress=None, freed=allocator.release(key) is not None)
     if spec.get("type") != "LoadBalancer":
         freed = allocator.release(key) is not None
         return Plan(key=key, ingress=(), freed=freed)

@@ -74,6 +74,17 @@ def test_another_load_balancer_class_is_left_alone():
     assert not needs_write(plan, observe(service_object(ingress=("203.0.113.1",))))
 
 
+def test_moving_to_another_load_balancer_class_frees_the_address_without_touching_status():
+    allocator = Allocator(POOLS)
+    obj = service_object()
+    written = applied(obj, converge(allocator, obj, None))
+    written["spec"]["loadBalancerClass"] = "example.com/other"
+    plan = converge(allocator, written, None)
+    assert (plan.ingress, plan.freed) == (None, True)
+    assert not needs_write(plan, observe(written))
+    assert allocator.holding(plan.key) is None
+
+
 def test_leaving_type_load_balancer_releases_and_clears():
     allocator = Allocator(POOLS)
     obj = service_object()
