@@ -6,20 +6,17 @@ Only the replica that holds the Lease allocates; the others stand by, alive but 
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Set
-from typing import Any
 
 import kopf
 
 from controller import handlers, metrics
 from controller.worker import Reconciler
-from k8s import probes
+from k8s import operator, probes
 from k8s.api import Api, load_config
 from k8s.leases import LeaseHolder, LeaseLost, LeaseSettings
 from metalpool import names
@@ -91,74 +88,26 @@ async def _lead(leadership: LeaseHolder, reconciler: Reconciler, stopping: async
     acquiring = asyncio.create_task(leadership.acquire())
     stopped = asyncio.create_task(stopping.wait())
     await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
     if not acquiring.done():
         acquiring.cancel()
         return 0
     registry = kopf.OperatorRegistry()
     handlers.register(registry, reconciler)
-
-    settings = kopf.OperatorSettings()
-    settings.posting.enabled = False  # Events are ours to post, with MetalLB's reasons
-    settings.scanning.disabled = True  # cluster-wide: no namespace or CRD scanning needed
-    kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event()
-    # Started before kopf, so kopf's own task bookkeeping leaves them alone.
-    ours = [*reconciler.start(), asyncio.create_task(leadership.keep(), name="lease")]
-    operator = asyncio.create_task(
-        kopf.operator(
-            registry=registry,
-            settings=settings,
-            clusterwide=True,
-            standalone=True,
-            stop_flag=kopf_stop,
-            ready_flag=kopf_ready,
-        ),
-        name="kopf",
+    lease = asyncio.create_task(leadership.keep(), name="lease")
+    done = await operator.run_beside(
+        registry, [*reconciler.start(), lease], stopping, leadership.release
     )
-    signals = asyncio.create_task(_take_back_signals(kopf_ready, stopping), name="signals")
-    done, _ = await asyncio.wait({*ours, operator, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    code = _exit_code(done)
-    for task in (*ours, stopped, signals):
-        task.cancel()
-    await asyncio.gather(*ours, return_exceptions=True)
-    await leadership.release()
-    kopf_stop.set()
-    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-        await asyncio.wait_for(operator, timeout=10)
-    return code
-
-
-async def _take_back_signals(kopf_ready: asyncio.Event, stopping: asyncio.Event) -> None:
-    """Once kopf is up, route SIGTERM/SIGINT to us again (kopf installs its own on start).
-
-    Our stop releases the Lease before kopf stops, so a standby takes over at once.
-    """
-    await kopf_ready.wait()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-
-
-def _exit_code(done: Set[asyncio.Task[Any]]) -> int:
-    """0 for a requested stop; 1 when the Lease was lost or a task ended by itself."""
-    for task in done:
-        if task.get_name() == "lease" and isinstance(task.exception(), LeaseLost):
-            logger.error("%s: stopping so that only one controller allocates", task.exception())
-            return 1
-        if task.get_name() in ("reconciler", "events", "kopf"):
-            logger.error("%s ended unexpectedly: %r", task.get_name(), task.exception())
-            return 1
-    return 0
+    if lease in done and isinstance(lease.exception(), LeaseLost):
+        logger.error("%s: stopping so that only one controller allocates", lease.exception())
+        return 1
+    return 1 if operator.unexpected_end(done, logger) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `metalpool-controller`."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("kopf").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    operator.configure_logging(args.verbose)
     return asyncio.run(run(args))
 
 

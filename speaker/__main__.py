@@ -8,18 +8,15 @@ any longer would only make clients flap between the old and the new MAC.
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Set
 from typing import Any
 
 import kopf
 from aiohttp import web
 
-from k8s import probes
+from k8s import operator, probes
 from k8s.api import Api, load_config
 from k8s.leases import LeaseHolder, LeaseSettings
 from metalpool import names
@@ -107,52 +104,8 @@ async def run(args: argparse.Namespace) -> int:
 async def _announce(speaker: Speaker, lease: LeaseHolder, namespace: str) -> int:
     registry = kopf.OperatorRegistry()
     watch.register(registry, speaker, namespace)
-    settings = kopf.OperatorSettings()
-    settings.posting.enabled = False
-    settings.scanning.disabled = True
-    stopping, kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    ours = speaker.start()
-    operator = asyncio.create_task(
-        kopf.operator(
-            registry=registry,
-            settings=settings,
-            clusterwide=True,
-            standalone=True,
-            stop_flag=kopf_stop,
-            ready_flag=kopf_ready,
-        ),
-        name="kopf",
-    )
-    signals = asyncio.create_task(_take_signals(kopf_ready, stopping), name="signals")
-    stopped = asyncio.create_task(stopping.wait(), name="stopped")
-    done, _ = await asyncio.wait({*ours, operator, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    code = _exit_code(done)
-    for task in (*ours, stopped, signals):
-        task.cancel()
-    await asyncio.gather(*ours, return_exceptions=True)
-    await lease.release()  # before kopf stops: peers take over while kopf winds down
-    kopf_stop.set()
-    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-        await asyncio.wait_for(operator, timeout=5)
-    return code
-
-
-async def _take_signals(kopf_ready: asyncio.Event, stopping: asyncio.Event) -> None:
-    """Route SIGTERM/SIGINT to us once kopf is up (kopf installs its own when it starts)."""
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    await kopf_ready.wait()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-
-
-def _exit_code(done: Set[asyncio.Task[Any]]) -> int:
-    for task in done:
-        if task.get_name() in ("speaker", "lease", "kopf"):
-            logger.error("%s ended unexpectedly: %r", task.get_name(), task.exception())
-            return 1
-    return 0
+    done = await operator.run_beside(registry, speaker.start(), asyncio.Event(), lease.release)
+    return 1 if operator.unexpected_end(done, logger) else 0
 
 
 async def _serve_metrics(port: int, tally: Tally) -> web.AppRunner | None:
@@ -181,12 +134,7 @@ def _owner_reference() -> dict[str, Any] | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `metalpool-speaker`."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("kopf").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    operator.configure_logging(args.verbose)
     return asyncio.run(run(args))
 
 

@@ -1,5 +1,7 @@
 """Network namespaces for wire tests (tier T3) and the speaker benchmark: create, use, delete.
 
+The `ip`/`run` plumbing is the lab's own (`lab.network`); this adds what only tests need.
+
 Everything is named `mp-<pid>-<role>` so that concurrent sessions never collide, and is deleted by
 that name (deleting a namespace destroys its veths too). Links are created directly inside the
 namespaces (`ip -n <ns> link add … peer … netns <switch>`), so the host's own interfaces are never
@@ -21,19 +23,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.network import exec_in, ip, run
+
+in_namespace = exec_in  # the name the wire tests and the benchmark use
+__all__ = [
+    "Child",
+    "Namespaces",
+    "add_address",
+    "connect",
+    "in_namespace",
+    "ip",
+    "mac_of",
+    "neighbour",
+    "python_in",
+    "run",
+    "sysctl",
+    "unavailable_reason",
+]
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 10.0
 IP = shutil.which("ip") or "/usr/sbin/ip"
-
-
-def run(argv: Sequence[str], *, check: bool = True) -> str:
-    """Run one of our own commands to completion; its stdout, or CalledProcessError if asked."""
-    done = subprocess.run(  # noqa: S603 - argv built by this module from fixed programs
-        argv, capture_output=True, text=True, check=False, timeout=COMMAND_TIMEOUT
-    )
-    if check and done.returncode != 0:
-        raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
-    return done.stdout
 
 
 def unavailable_reason() -> str | None:
@@ -49,27 +59,16 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def ip(*args: str, namespace: str | None = None) -> str:
-    """Run `ip [-n namespace] args…`, returning stdout; raises CalledProcessError on failure."""
-    prefix = [IP] if namespace is None else [IP, "-n", namespace]
-    return run([*prefix, *args])
-
-
-def in_namespace(namespace: str, *argv: str) -> list[str]:
-    """An argv that runs `argv` inside `namespace` (with this interpreter for `-m` modules)."""
-    return [IP, "netns", "exec", namespace, *argv]
-
-
 def python_in(namespace: str, module: str, *args: str) -> list[str]:
     """An argv running `python -m module args…` from the repository root inside `namespace`."""
-    return in_namespace(namespace, sys.executable, "-m", module, *args)
+    return exec_in(namespace, sys.executable, "-m", module, *args)
 
 
 def sysctl(namespace: str, name: str, value: str) -> None:
     """Set a sysctl inside `namespace` only (net.* sysctls are per network namespace)."""
     # Written through /proc, not sysctl(8): procps may be missing on a slim CI image.
     path = "/proc/sys/" + name.replace(".", "/")
-    run(in_namespace(namespace, "sh", "-c", f"echo {value} > {path}"))
+    run(exec_in(namespace, "sh", "-c", f"echo {value} > {path}"))
 
 
 @dataclass

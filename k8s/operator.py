@@ -1,0 +1,92 @@
+"""Running kopf beside our own tasks, in one event loop, and stopping both in the right order.
+
+Shell. Both programs embed kopf for its watches and indexes only. kopf installs its own
+SIGTERM/SIGINT handlers when it starts; we take them back once it is ready, because our stop
+must run our own steps (release the Lease: peers act at once) before kopf winds down. Our tasks
+are started before kopf, so kopf's bookkeeping of "its" tasks leaves them alone.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Set
+from typing import Any
+
+import kopf
+
+KOPF_STOP_TIMEOUT = 10.0
+
+
+def settings() -> kopf.OperatorSettings:
+    """Kopf as a read-only watcher: it posts no Events and scans nothing."""
+    chosen = kopf.OperatorSettings()
+    chosen.posting.enabled = False  # Events are ours to post, with MetalLB's reasons
+    chosen.scanning.disabled = True  # cluster-wide watching: no namespace or CRD scanning
+    return chosen
+
+
+async def run_beside(
+    registry: kopf.OperatorRegistry,
+    ours: Iterable[asyncio.Task[None]],
+    stopping: asyncio.Event,
+    before_kopf_stops: Callable[[], Awaitable[None]],
+) -> Set[asyncio.Task[Any]]:
+    """Run kopf until a signal, or until one of `ours` or kopf ends; returns what ended.
+
+    On the way out: our tasks are cancelled, `before_kopf_stops` runs, then kopf stops.
+    """
+    ours = list(ours)
+    kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event()
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=registry,
+            settings=settings(),
+            clusterwide=True,
+            standalone=True,
+            stop_flag=kopf_stop,
+            ready_flag=kopf_ready,
+        ),
+        name="kopf",
+    )
+    signals = asyncio.create_task(_take_signals(kopf_ready, stopping), name="signals")
+    stopped = asyncio.create_task(stopping.wait(), name="stopped")
+    done, _ = await asyncio.wait({*ours, operator, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (*ours, stopped, signals):
+        task.cancel()
+    await asyncio.gather(*ours, return_exceptions=True)
+    await before_kopf_stops()
+    kopf_stop.set()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(operator, timeout=KOPF_STOP_TIMEOUT)
+    return done
+
+
+async def _take_signals(kopf_ready: asyncio.Event, stopping: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await kopf_ready.wait()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # kopf replaced ours when it started
+        loop.add_signal_handler(signum, stopping.set)
+
+
+def unexpected_end(done: Set[asyncio.Task[Any]], logger: logging.Logger) -> bool:
+    """Whether any task in `done` other than the signal watcher ended (and say which)."""
+    for task in done:
+        if task.get_name() != "stopped":
+            error = None if task.cancelled() else task.exception()
+            logger.error("%s ended unexpectedly: %r", task.get_name(), error)
+            return True
+    return False
+
+
+def configure_logging(verbose: bool) -> None:
+    """Log to stderr; kopf only says what matters unless --verbose."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("kopf").setLevel(logging.INFO if verbose else logging.WARNING)
