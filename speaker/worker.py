@@ -25,6 +25,7 @@ from metalpool.services import ServiceKey
 from speaker import metrics
 from speaker.announcements import Announcement, ServiceIPs, Snapshot, announcements_for, diff, plan
 from speaker.cluster import collect_endpoints
+from speaker.interfaces import Selection
 from speaker.l2status import Existing, plan_statuses
 from speaker.membership import Membership
 
@@ -38,6 +39,10 @@ class Owner(Protocol):
 
     def set_owned(self, ips: Mapping[IPAddress, frozenset[str] | None]) -> None:
         """Replace the owned table (gained IPs are announced at once)."""
+
+    @property
+    def selection(self) -> Selection:
+        """The last interface scan (`local_names`: interfaces that exist here)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +162,7 @@ class Speaker:
         self._winners = {d.ip: d.winner for d in planned.decisions}
         self.synced = True
         await self._post_assigned(gained)
+        await self._post_missing_interfaces(changes.gained)
         await self._sync_statuses(mine)
 
     def _snapshot(self, now: float) -> Snapshot:
@@ -197,24 +203,37 @@ class Speaker:
             metrics.announce(service, self._node, ip)
 
     async def _post_assigned(self, services: Iterable[ServiceKey]) -> None:
-        views = self._views
-        assert views is not None  # noqa: S101 - only called from _pass
+        message = f'announcing from node "{self._node}" with protocol "layer2"'
         for key in sorted(services):
-            involved = {
-                "apiVersion": "v1",
-                "metadata": {"name": key.name, "namespace": key.namespace},
-            }
-            body = event_body(
-                involved,
-                kind="Service",
-                severity=Severity.NORMAL,
-                reason="nodeAssigned",
-                message=f'announcing from node "{self._node}" with protocol "layer2"',
-                component=COMPONENT,
-                instance=self._node,
-                now=datetime.now(UTC),
+            await self._event(key, Severity.NORMAL, "nodeAssigned", message)
+
+    async def _post_missing_interfaces(self, gained: Iterable[Announcement]) -> None:
+        """Warn when an advertisement names interfaces this node does not have (compat §4.11)."""
+        local = self._owner.selection.local_names
+        for a in sorted(gained, key=lambda a: str(a.ip)):
+            if a.interfaces is None or a.interfaces & local:
+                continue
+            message = (
+                f'the interfaces specified by LB IP "{a.ip}" doesn\'t exist in assigned node'
+                f' "{self._node}" with protocol "layer2"'
             )
-            await self._api.create_event(key.namespace, body)
+            logger.warning("%s (wanted %s)", message, ", ".join(sorted(a.interfaces)))
+            for key in sorted(a.services):
+                await self._event(key, Severity.WARNING, "announceFailed", message)
+
+    async def _event(self, key: ServiceKey, severity: Severity, reason: str, message: str) -> None:
+        involved = {"apiVersion": "v1", "metadata": {"name": key.name, "namespace": key.namespace}}
+        body = event_body(
+            involved,
+            kind="Service",
+            severity=severity,
+            reason=reason,
+            message=message,
+            component=COMPONENT,
+            instance=self._node,
+            now=datetime.now(UTC),
+        )
+        await self._api.create_event(key.namespace, body)
 
     async def _sync_statuses(self, mine: frozenset[Announcement]) -> None:
         views = self._views

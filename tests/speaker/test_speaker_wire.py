@@ -168,6 +168,10 @@ def test_advertised_interfaces_restrict_where_it_is_answered(lab: Lab):
                         "jsonpath={.items[*].status.interfaces[*].name}")  # fmt: skip
     assert "eth9" in items.split()
     assert lab.resolve(address, timeout=1.5) is None  # the nodes have no eth9: never on eth0
+    events = lab.kubectl("get", "events", "-n", "wire", "--field-selector",
+                         "involvedObject.name=elsewhere,reason=announceFailed",
+                         "-o", "jsonpath={.items[*].message}")  # fmt: skip
+    assert "doesn't exist in assigned node \"node-" in events
 
 
 def test_ipv6_is_resolved_through_ndp_and_a_unicast_probe_is_answered(lab: Lab):
