@@ -67,9 +67,11 @@ async def run(args: argparse.Namespace) -> int:
     )
 
     def why_not_ready() -> str | None:
-        if not leadership.holds_lease:
-            return "standing by for the Lease"
-        return None if reconciler.synced else "initial pass running"
+        # A standby is ready: it is doing its job (waiting), and a Deployment whose standby is
+        # never Ready can never finish a rollout. Who leads shows in the Lease.
+        if leadership.holds_lease and not reconciler.synced:
+            return "initial pass running"
+        return None
 
     runner = await probes.serve(args.health_port, why_not_ready)
     stopping = asyncio.Event()

@@ -1,6 +1,7 @@
-"""/healthz and /readyz for the kubelet: alive while the loop answers; ready when leading, synced.
+"""/healthz and /readyz for the kubelet: alive while the loop answers; ready once it can serve.
 
-Shell. A standby replica is alive but not ready, so `kubectl get pods` shows which one leads.
+Shell. What "ready" means is the caller's: the controller's leader is ready after its initial
+pass, and a standby is ready while it waits (a Deployment needs it Ready to finish a rollout).
 """
 
 from collections.abc import Callable

@@ -172,6 +172,7 @@ class Controller:
 
     def __init__(self, kubeconfig: Path, log: Path, *args: str) -> None:
         self.health_port = free_port()
+        self.identity = args[args.index("--identity") + 1] if "--identity" in args else ""
         self.log = log
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         command = [
