@@ -23,6 +23,7 @@ from metalpool import names
 from speaker import metrics, watch
 from speaker.answers import Tally
 from speaker.membership import lease_name
+from speaker.peers import PeerLeases
 from speaker.responder import Responder
 from speaker.worker import Speaker
 
@@ -62,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> int:
     """Announce until stopped."""
-    api = Api(load_config())
+    api_client = load_config()
+    api = Api(api_client)
     tally = Tally()
     allowed = frozenset(n for n in args.interfaces.split(",") if n) or None
     responder = Responder(tally, allowed_names=allowed)
@@ -88,11 +90,14 @@ async def run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration,
         pod=_owner_reference(),
     )
+    peers = PeerLeases(api_client, args.namespace, speaker.peer_seen, speaker.peers_listed)
+    peers.start()
     health = await probes.serve(args.health_port, lambda: None if speaker.synced else "starting")
     served = await _serve_metrics(args.metrics_port, tally)
     try:
         return await _announce(speaker, lease, args.namespace)
     finally:
+        peers.stop()
         await lease.release()
         await speaker.withdraw_all()
         responder.stop()

@@ -1,11 +1,10 @@
 """kopf registrations for the speaker: read-only indexes of everything an election needs.
 
 Shell. Every index parses its objects once, as they arrive, into the frozen types the pure
-core takes; the handlers only wake the worker (and time-stamp speaker Leases as they are seen).
+core takes; the handlers only wake the worker. (Speaker Leases are watched in speaker.peers.)
 Nothing is written on any watched object: no finalizers, no progress annotations, on no Service.
 """
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -14,12 +13,10 @@ import kopf
 
 from metalpool import names
 from metalpool.errors import SpecError
-from metalpool.leases import parse_lease
 from metalpool.services import parse_ingress, parse_service
 from speaker.announcements import ServiceIPs
 from speaker.cluster import parse_endpoint_slice, parse_node
 from speaker.l2status import parse_existing
-from speaker.membership import node_of
 from speaker.worker import Speaker, Views
 
 logger = logging.getLogger(__name__)
@@ -100,10 +97,6 @@ def register(registry: kopf.OperatorRegistry, speaker: Speaker, namespace: str) 
         existing = parse_existing(body) if ours(namespace) else None
         return {name: existing} if existing else {}
 
-    @kopf.index("coordination.k8s.io", "v1", "leases", registry=registry, id="leases")
-    def leases(*, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> Any:
-        return {name: parse_lease(body)} if ours(namespace) and node_of(name) else {}
-
     def attach(kwargs: dict[str, Any]) -> None:
         speaker.attach(
             Views(
@@ -129,15 +122,3 @@ def register(registry: kopf.OperatorRegistry, speaker: Speaker, namespace: str) 
         async def changed(**kwargs: Any) -> None:
             attach(kwargs)
             speaker.touch()
-
-    @kopf.on.event("coordination.k8s.io", "v1", "leases", registry=registry, id="wake-leases")
-    async def lease_changed(
-        *, type: str, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any
-    ) -> None:
-        node = node_of(name)
-        if not ours(namespace) or node is None:
-            return
-        attach(kwargs)
-        lease = None if type == "DELETED" else parse_lease(body)
-        speaker.membership.observe(node, lease, asyncio.get_running_loop().time())
-        speaker.touch()

@@ -20,6 +20,7 @@ from metalpool.addresses import IPAddress
 from metalpool.advertisements import L2Advertisement, parse_l2_advertisement
 from metalpool.errors import SpecError
 from metalpool.events import Severity, event_body
+from metalpool.leases import LeaseState
 from metalpool.pools import parse_pools
 from metalpool.services import ServiceKey
 from speaker import metrics
@@ -85,6 +86,7 @@ class Speaker:
         self._current: frozenset[Announcement] = frozenset()
         self._winners: dict[IPAddress, str | None] = {}
         self._created: dict[ServiceKey, Existing] = {}  # made, not yet seen in the index
+        self._peers_listed = False
         self.synced = False
 
     def attach(self, views: Views) -> None:
@@ -95,6 +97,16 @@ class Speaker:
 
     def touch(self) -> None:
         """Elect again soon."""
+        self._wake.set()
+
+    def peer_seen(self, node: str, lease: LeaseState | None, seen: float) -> None:
+        """A speaker Lease as `speaker.peers` saw it at monotonic time `seen`."""
+        self.membership.observe(node, lease, seen)
+        self._wake.set()
+
+    def peers_listed(self) -> None:
+        """Every peer's Lease is known: elections may start (before, all peers looked dead)."""
+        self._peers_listed = True
         self._wake.set()
 
     def start(self) -> list[asyncio.Task[None]]:
@@ -126,7 +138,7 @@ class Speaker:
         loop = asyncio.get_running_loop()
         while True:
             await self._wait(loop)
-            if self._views is None:
+            if self._views is None or not self._peers_listed:
                 continue
             try:
                 await self._pass(loop.time())

@@ -72,10 +72,10 @@ EXPECTED_RBAC: dict[tuple[str, str, str], set[Rule]] = {
             ["ipaddresspools", "l2advertisements", "servicel2statuses"],
             ["list", "watch"],
         )
-        | grants("coordination.k8s.io", ["leases"], ["list", "watch"])
     ),
     ("Role", "metalpool-speaker", "speaker.yaml"): (
         grants("coordination.k8s.io", ["leases"], ["create", "get", "update"])
+        | grants("coordination.k8s.io", ["leases"], ["list", "watch"])
         | grants("metallb.io", ["servicel2statuses"], ["create", "delete"])
         | grants("metallb.io", ["servicel2statuses/status"], ["patch"])
     ),
