@@ -11,15 +11,19 @@ answered (it overflowed its receive buffer), so the difference was lost on the c
 Measures: p50/p99 reply latency idle (40/s) and at 1,000/s for ARP and NDP, kernel vs responder;
 the highest rate answered without loss in 2 s windows; the responder's CPU share at 20,000/s
 (from /proc/<pid>/stat, all threads); its CPU for requests about addresses it does not own.
-Run (root): `.venv/bin/python -m bench.speaker` (about 40 s). Needs iproute2.
+Then the failover part, `bench.failover` (the whole product in the lab; about 2.5 minutes).
+Run (root): `.venv/bin/python -m bench.speaker [--only responder|failover] [--trials N] [--quick]`
+(about 3 minutes in all). Needs iproute2, and kubectl for the failover part.
 """
 
+import argparse
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import failover
 from tests.support.netns import (
     Child,
     Namespaces,
@@ -190,10 +194,24 @@ def foreign(bench: Bench) -> float:
     return worst
 
 
-def main() -> None:
-    """Build, measure, print, clean up (also on failure)."""
+def main(argv: list[str] | None = None) -> None:
+    """The responder part, then the failover part (`--only` one of them)."""
+    parser = argparse.ArgumentParser(prog="bench.speaker")
+    parser.add_argument("--only", choices=("responder", "failover"), help="run one part")
+    parser.add_argument("--trials", type=int, default=10, help="failover trials per case")
+    parser.add_argument("--quick", action="store_true", help="3 failover trials per case")
+    args = parser.parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("bench.speaker needs root (network namespaces)")
+    if args.only != "failover":
+        responder_part()
+    if args.only != "responder":
+        print("\n")
+        failover.main(["--trials", str(3 if args.quick else args.trials)])
+
+
+def responder_part() -> None:
+    """Build, measure, print, clean up (also on failure)."""
     namespaces = Namespaces()
     children: list[Child] = []
     started = time.monotonic()

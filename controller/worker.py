@@ -116,8 +116,11 @@ class Reconciler:
         if any(due <= loop_time for due in self._due.values()) or self._config_dirty:
             return
         timeout = min(self._due.values(), default=loop_time + 3600) - loop_time
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands
+        # with the wake-up, and a stop would then never end this loop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.0))
+            async with asyncio.timeout(max(timeout, 0.0)):
+                await self._wake.wait()
 
     def _startup_order(self) -> list[ServiceKey]:
         """Services holding addresses first, most first; then by key (compat §3.7)."""

@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 KOPF_STOP_TIMEOUT = 10.0
+OURS_STOP_TIMEOUT = 2.0
 
 
 def settings() -> kopf.OperatorSettings:
@@ -55,7 +56,10 @@ async def run_beside(
     done, _ = await asyncio.wait({*ours, operator, stopped}, return_when=asyncio.FIRST_COMPLETED)
     for task in (*ours, stopped, signals):
         task.cancel()
-    await asyncio.gather(*ours, return_exceptions=True)
+    # Bounded: one task that ignores its cancellation must not keep the Lease from release.
+    _, stuck = await asyncio.wait(ours, timeout=OURS_STOP_TIMEOUT) if ours else (set(), set())
+    for task in stuck:
+        logging.getLogger(__name__).warning("%s did not stop in time", task.get_name())
     await before_kopf_stops()
     kopf_stop.set()
     with contextlib.suppress(asyncio.CancelledError, TimeoutError):

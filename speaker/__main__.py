@@ -109,7 +109,14 @@ async def run(args: argparse.Namespace) -> int:
 async def _announce(speaker: Speaker, lease: LeaseHolder, namespace: str) -> int:
     registry = kopf.OperatorRegistry()
     watch.register(registry, speaker, namespace)
-    done = await operator.run_beside(registry, speaker.start(), asyncio.Event(), lease.release)
+
+    async def hand_over() -> None:
+        # Release first: peers see it within milliseconds and announce. Then stop answering at
+        # once, before kopf winds down: answering on would only make clients flap back to us.
+        await lease.release()
+        await speaker.withdraw_all()
+
+    done = await operator.run_beside(registry, speaker.start(), asyncio.Event(), hand_over)
     return 1 if operator.unexpected_end(done, logger) else 0
 
 

@@ -150,8 +150,11 @@ class Speaker:
     async def _wait(self, loop: asyncio.AbstractEventLoop) -> None:
         expires = self.membership.expires(loop.time(), datetime.now(UTC))
         timeout = None if expires is None else max(0.0, expires - loop.time()) + 0.001
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands
+        # with the wake-up (touch() runs several times a second), and SIGTERM would then hang.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
         self._wake.clear()
 
     # ------------------------------------------------------------------ one pass
