@@ -79,14 +79,16 @@ async def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        return await _lead(leadership, reconciler, stopping)
+        return await _lead(api, leadership, reconciler, stopping)
     finally:
         await leadership.release()
         if runner is not None:
             await runner.cleanup()
 
 
-async def _lead(leadership: LeaseHolder, reconciler: Reconciler, stopping: asyncio.Event) -> int:
+async def _lead(
+    api: Api, leadership: LeaseHolder, reconciler: Reconciler, stopping: asyncio.Event
+) -> int:
     acquiring = asyncio.create_task(leadership.acquire())
     stopped = asyncio.create_task(stopping.wait())
     await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -94,6 +96,8 @@ async def _lead(leadership: LeaseHolder, reconciler: Reconciler, stopping: async
     if not acquiring.done():
         acquiring.cancel()
         return 0
+    # Every Service is known before any decision: the store of record is read in full first.
+    reconciler.services.load(await api.list_services())
     registry = kopf.OperatorRegistry()
     handlers.register(registry, reconciler)
     lease = asyncio.create_task(leadership.keep(), name="lease")

@@ -2,8 +2,9 @@
 
 Shell. Handlers are coroutines so they run in the loop the worker runs in (sync ones would run
 in threads). Low-level `on.event` handlers store nothing on the objects (no finalizers, no progress
-annotations on users' Services); kopf fills every index before any handler runs, so the first
-reconcile already sees every address that Services hold.
+annotations on users' Services). Services are mirrored by the worker (listed before kopf
+starts, then kept current here); pools and namespaces are kopf indexes, complete before any
+handler runs. So the first reconcile already sees every address that Services hold.
 """
 
 import copy
@@ -13,7 +14,6 @@ import kopf
 
 from controller.worker import Reconciler, Views
 from metalpool import names
-from metalpool.services import ServiceKey
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:
@@ -29,10 +29,6 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
         # The same configuration as our own client: KUBECONFIG, else in-cluster.
         return kopf.login_via_client(**kwargs)
 
-    @kopf.index("", "v1", "services", registry=registry, id="services")
-    def services(*, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        return {(namespace, name): _plain(body)}
-
     @kopf.index(names.GROUP, names.VERSION, names.POOL_PLURAL, registry=registry, id="pools")
     def pools(*, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): _plain(body)}
@@ -44,16 +40,15 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
     def attach(kwargs: dict[str, Any]) -> None:
         reconciler.attach(
             Views(
-                services=kwargs["services"],
                 pools=kwargs["pools"],
                 namespaces=kwargs["namespaces"],
             )
         )
 
     @kopf.on.event("", "v1", "services", registry=registry)
-    async def service_changed(*, namespace: str | None, name: str, **kwargs: Any) -> None:
+    async def service_changed(*, type: str | None, body: kopf.Body, **kwargs: Any) -> None:
         attach(kwargs)
-        reconciler.touch(ServiceKey(namespace or "default", name))
+        reconciler.service_event(type, _plain(body))
 
     @kopf.on.event(names.GROUP, names.VERSION, names.POOL_PLURAL, registry=registry)
     async def pool_changed(**kwargs: Any) -> None:

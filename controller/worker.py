@@ -1,10 +1,11 @@
 """The reconcile loop: every Service decision goes through one task, in order, like MetalLB's mutex.
 
-Shell: read (kopf's indexes) → parse and decide (`reconcile.converge`, pure) → act (write the
-Service status, post Events, update pool status and metrics). Decisions are serial; writes run
-a few at a time and are retried with backoff until they land, so a failed write never loses
-an allocation. On start, Services that show addresses are converged first, so none of them
-loses its address to a pending Service (compat §3.7).
+Shell: read (the Service mirror; kopf's indexes for pools and namespaces) → parse and decide
+(`reconcile.converge`, pure) → act (write the Service status, post Events, update pool status
+and metrics). Decisions are serial; writes run a few at a time and are retried with backoff
+until they land, so a failed write never loses an allocation. On start, Services that show
+addresses are converged first, so none of them loses its address to a pending Service
+(compat §3.7).
 """
 
 import asyncio
@@ -20,6 +21,7 @@ from controller.allocator import Allocator
 from controller.reconcile import Notice, Plan, converge, forget, needs_write, observe
 from controller.writes import event_body, plan_notices_changed, pool_status, status_patch
 from k8s.api import Api, ApiError
+from k8s.mirror import Mirror
 from metalpool.events import Severity
 from metalpool.pools import PoolSet, parse_pools
 from metalpool.services import ServiceKey
@@ -29,13 +31,13 @@ logger = logging.getLogger(__name__)
 Index = Mapping[Any, Iterable[Any]]  # a kopf index: key → store of values
 WRITERS = 16  # status writes in flight at once
 RETRY_FIRST, RETRY_MAX = 0.2, 10.0  # seconds of backoff for a failed write
+YIELD_EVERY = 100  # reconciles between yields to the loop in a long pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Views:
-    """kopf's indexes, complete before any handler runs: the cluster as last seen."""
+    """kopf's indexes of the small kinds, complete before any handler runs."""
 
-    services: Index
     pools: Index
     namespaces: Index
 
@@ -45,6 +47,7 @@ class Reconciler:
 
     def __init__(self, api: Api, *, namespace: str, lb_class: str | None, identity: str) -> None:
         self.allocator = Allocator()
+        self.services: Mirror[Mapping[str, Any]] = Mirror(lambda obj: obj)
         self.synced = False
         self._api = api
         self._namespace = namespace
@@ -74,6 +77,11 @@ class Reconciler:
             self._views = views
             self._wake.set()
 
+    def service_event(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        """A Service changed (or is gone): mirror it and reconcile it soon."""
+        namespace, name = self.services.event(kind, body)
+        self.touch(ServiceKey(namespace, name))
+
     def touch(self, key: ServiceKey) -> None:
         """Reconcile `key` soon."""
         self._due[key] = 0.0
@@ -96,18 +104,21 @@ class Reconciler:
     async def _work(self) -> None:
         await self._wake.wait()
         self._reload_config()
-        for key in self._startup_order():
+        for count, key in enumerate(self._startup_order()):
             await self._reconcile(key)
+            await _yield_now_and_then(count)
         self.synced = True
-        logger.info("initial pass done: %d Services seen", len(self._services()))
+        logger.info("initial pass done: %d Services seen", len(self.services))
         await self._flush_pools()
         while True:
             await self._wait_for_work()
             if self._config_dirty:
                 self._reload_config()
             loop_time = asyncio.get_running_loop().time()
-            for key in sorted(k for k, due in self._due.items() if due <= loop_time):
+            due = sorted(k for k, at in self._due.items() if at <= loop_time)
+            for count, key in enumerate(due):
                 await self._reconcile(key)
+                await _yield_now_and_then(count)
             await self._flush_pools()
 
     async def _wait_for_work(self) -> None:
@@ -124,8 +135,12 @@ class Reconciler:
 
     def _startup_order(self) -> list[ServiceKey]:
         """Services holding addresses first, most first; then by key (compat §3.7)."""
-        objs = self._services()
-        return sorted(objs, key=lambda k: (-len(observe(objs[k]).ingress), k))
+        held = {
+            ServiceKey(*key): len(observe(obj).ingress)
+            for key in self.services
+            if (obj := self.services.get(key)) is not None
+        }
+        return sorted(held, key=lambda k: (-held[k], k))
 
     # ------------------------------------------------------------------ one Service
 
@@ -135,7 +150,7 @@ class Reconciler:
             self._again.add(key)  # reconciled again once the write in flight settles
             return
         metrics.UPDATES.inc()
-        obj = self._services().get(key)
+        obj = self.services.get((key.namespace, key.name))
         if obj is None:
             self._notices.pop(key, None)
             self._pending.discard(key)
@@ -207,8 +222,8 @@ class Reconciler:
         self._config = (pools.pools, labels)
         self.allocator.set_pools(pools.pools, labels)
         self._pool_set = pools
-        for key in self._services():
-            self.touch(key)
+        for namespace, name in self.services:
+            self.touch(ServiceKey(namespace, name))
 
     def _report_pool_problems(self, pools: PoolSet, objs: list[Any]) -> None:
         by_name = {(_ns(o), (o.get("metadata") or {}).get("name")): o for o in objs if o}
@@ -259,14 +274,11 @@ class Reconciler:
             raise RuntimeError("the reconciler runs only after kopf's indexes are attached")
         return self._views
 
-    def _services(self) -> dict[ServiceKey, Mapping[str, Any]]:
-        views = self._require_views()
-        found = {}
-        for (namespace, name), store in list(views.services.items()):
-            obj = _first(store)
-            if obj is not None:
-                found[ServiceKey(namespace, name)] = obj
-        return found
+
+async def _yield_now_and_then(count: int) -> None:
+    """Let signals, Lease renewals and watch events in every so often during long passes."""
+    if count % YIELD_EVERY == YIELD_EVERY - 1:
+        await asyncio.sleep(0)
 
 
 def _first(store: Iterable[Any]) -> Any:

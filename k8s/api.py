@@ -6,8 +6,11 @@ caller maps to a retry. Nothing here decides anything.
 """
 
 import asyncio
+import functools
+import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import urllib3
@@ -19,6 +22,8 @@ from metalpool import names
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 TIMEOUT = 10  # seconds per request; a hung request must not stall the reconcile loop
+LIST_TIMEOUT = 120  # a whole-cluster list at start may be large
+WORKERS = 20  # requests in flight at once (status writes, Events, Leases)
 
 
 class ApiError(Exception):
@@ -53,6 +58,9 @@ class Api:
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self._client = api_client
+        # Our own pool: asyncio's default one has CPUs + 4 threads, too few for the writers.
+        self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="api")
+        self._discovery = client.DiscoveryV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
         self._leases = client.CoordinationV1Api(api_client)
@@ -153,9 +161,25 @@ class Api:
         else:
             await self._call(self._leases.create_namespaced_lease, namespace, body)
 
-    async def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+    async def list_services(self) -> list[dict[str, Any]]:
+        """Every Service in the cluster, as plain dicts (one request, not deserialised twice)."""
+        return await self._list(self._core.list_service_for_all_namespaces)
+
+    async def list_endpoint_slices(self) -> list[dict[str, Any]]:
+        """Every EndpointSlice in the cluster, as plain dicts."""
+        return await self._list(self._discovery.list_endpoint_slice_for_all_namespaces)
+
+    async def _list(self, method: Any) -> list[dict[str, Any]]:
+        response = await self._call(method, _preload_content=False, request_timeout=LIST_TIMEOUT)
+        items: list[dict[str, Any]] = json.loads(response.data)["items"]
+        return items
+
+    async def _call(
+        self, method: Any, *args: Any, request_timeout: float = TIMEOUT, **kwargs: Any
+    ) -> Any:
+        call = functools.partial(method, *args, _request_timeout=request_timeout, **kwargs)
         try:
-            return await asyncio.to_thread(method, *args, _request_timeout=TIMEOUT, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except ApiException as error:
             raise ApiError(error.status or 0, str(error.reason)) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
