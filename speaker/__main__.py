@@ -95,7 +95,7 @@ async def run(args: argparse.Namespace) -> int:
     health = await probes.serve(args.health_port, lambda: None if speaker.synced else "starting")
     served = await _serve_metrics(args.metrics_port, tally)
     try:
-        return await _announce(speaker, lease, args.namespace)
+        return await _announce(speaker, lease, args.namespace, api)
     finally:
         peers.stop()
         await lease.release()
@@ -106,7 +106,10 @@ async def run(args: argparse.Namespace) -> int:
                 await runner.cleanup()
 
 
-async def _announce(speaker: Speaker, lease: LeaseHolder, namespace: str) -> int:
+async def _announce(speaker: Speaker, lease: LeaseHolder, namespace: str, api: Api) -> int:
+    # Listed in full before kopf starts: no election runs on a partial view of the cluster.
+    speaker.services.load(await api.list_services())
+    speaker.slices.load(await api.list_endpoint_slices())
     registry = kopf.OperatorRegistry()
     watch.register(registry, speaker, namespace)
 

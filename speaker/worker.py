@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from k8s.api import Api, ApiError
 from k8s.leases import LeaseHolder, LeaseLost
+from k8s.mirror import Mirror
 from metalpool.addresses import IPAddress
 from metalpool.advertisements import L2Advertisement, parse_l2_advertisement
 from metalpool.errors import SpecError
@@ -25,7 +26,8 @@ from metalpool.pools import parse_pools
 from metalpool.services import ServiceKey
 from speaker import metrics
 from speaker.announcements import Announcement, ServiceIPs, Snapshot, announcements_for, diff, plan
-from speaker.cluster import collect_endpoints
+from speaker.cluster import EndpointSlice, collect_endpoints
+from speaker.inputs import parse_service_ips, parse_slice
 from speaker.interfaces import Selection
 from speaker.l2status import Existing, plan_statuses
 from speaker.membership import Membership
@@ -50,8 +52,6 @@ class Owner(Protocol):
 class Views:
     """kopf's indexes (key → store of parsed values), complete before any handler runs."""
 
-    services: Index
-    slices: Index
     nodes: Index
     pools: Index
     ads: Index
@@ -74,6 +74,8 @@ class Speaker:
         pod: Mapping[str, Any] | None = None,
     ) -> None:
         self.membership = Membership(lease_duration)
+        self.services: Mirror[ServiceIPs] = Mirror(parse_service_ips)
+        self.slices: Mirror[EndpointSlice] = Mirror(parse_slice)
         self._api = api
         self._owner = owner
         self._lease = lease
@@ -189,11 +191,11 @@ class Speaker:
             live.add(self._node)
         pools = parse_pools(_values(views.pools))
         return Snapshot(
-            services=tuple(s for s in _values(views.services) if isinstance(s, ServiceIPs)),
+            services=tuple(self.services.values()),
             pools=pools.pools,
             advertisements=tuple(_advertisements(_values(views.ads))),
             nodes={n.name: n for n in _values(views.nodes)},
-            endpoints=collect_endpoints(_values(views.slices)),
+            endpoints=collect_endpoints(self.slices.values()),
             live=frozenset(live),
             lb_class=self._lb_class,
         )
