@@ -15,6 +15,9 @@ def test_a_service_gets_the_first_free_address_with_events_annotation_and_condit
     cluster: Cluster, controller: Controller
 ):
     cluster.pool("public", "192.0.2.10-192.0.2.20")
+    # Once the pool has a status the controller knows it; a Service created before that may
+    # first (rightly) fail with "no available IPs", which this test is not about.
+    eventually(lambda: cluster.read_pool("public").get("status"))
     cluster.service("web")
     assert eventually(lambda: cluster.ips("web")) == ["192.0.2.10"]
     svc = cluster.raw_service("web")
