@@ -46,6 +46,7 @@ def test_requested_addresses_are_honoured_from_the_annotation_and_the_spec(
 
 def test_the_pool_annotation_and_auto_assign_false(cluster: Cluster, controller: Controller):
     cluster.pool("manual", "198.51.100.0/24", autoAssign=False)
+    eventually(lambda: cluster.read_pool("manual").get("status"))  # the controller knows it
     cluster.service("plain")
     cluster.service("named", annotations={POOL: "manual"})
     assert eventually(lambda: cluster.ips("named")) == ["198.51.100.0"]
@@ -111,6 +112,7 @@ def test_exhaustion_then_release_gives_the_pending_service_its_address_at_once(
     cluster: Cluster, controller: Controller
 ):
     cluster.pool("tiny", "192.0.2.0/31")
+    eventually(lambda: cluster.read_pool("tiny").get("status"))  # the controller knows it
     for name in ("a", "b", "c"):
         cluster.service(name)
     eventually(lambda: cluster.ips("a") and cluster.ips("b"))
