@@ -298,7 +298,7 @@ class Lab:
 def preflight() -> str | None:
     """Why the lab cannot run here, or None."""
     if os.geteuid() != 0:
-        return "metalpool-lab needs root: it creates network namespaces (try: sudo bin/lab)"
+        return "metalpool-lab needs root: it creates network namespaces (e.g. sudo bin/lab)"
     try:
         ip_command()
     except RuntimeError as error:
