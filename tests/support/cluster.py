@@ -85,6 +85,15 @@ class Cluster:
             "metallb.io", "v1beta1", "metallb-system", "ipaddresspools", body
         )
 
+    def wait_pools(self, *names: str) -> None:
+        """Wait until a running controller has seen these pools (it gave each a status).
+
+        A Service created earlier may get an address from the pools known at that moment and
+        then rightly keep it; tests about pool choice wait first.
+        """
+        for name in names:
+            eventually(lambda name=name: self.read_pool(name).get("status"))  # type: ignore[misc]
+
     def patch_pool(self, name: str, spec: dict[str, Any]) -> None:
         """Merge-patch a pool's spec."""
         self.custom.patch_namespaced_custom_object(

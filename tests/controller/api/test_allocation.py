@@ -15,9 +15,7 @@ def test_a_service_gets_the_first_free_address_with_events_annotation_and_condit
     cluster: Cluster, controller: Controller
 ):
     cluster.pool("public", "192.0.2.10-192.0.2.20")
-    # Once the pool has a status the controller knows it; a Service created before that may
-    # first (rightly) fail with "no available IPs", which this test is not about.
-    eventually(lambda: cluster.read_pool("public").get("status"))
+    cluster.wait_pools("public")  # else the Service may first (rightly) fail: no pools yet
     cluster.service("web")
     assert eventually(lambda: cluster.ips("web")) == ["192.0.2.10"]
     svc = cluster.raw_service("web")
@@ -46,7 +44,7 @@ def test_requested_addresses_are_honoured_from_the_annotation_and_the_spec(
 
 def test_the_pool_annotation_and_auto_assign_false(cluster: Cluster, controller: Controller):
     cluster.pool("manual", "198.51.100.0/24", autoAssign=False)
-    eventually(lambda: cluster.read_pool("manual").get("status"))  # the controller knows it
+    cluster.wait_pools("manual")
     cluster.service("plain")
     cluster.service("named", annotations={POOL: "manual"})
     assert eventually(lambda: cluster.ips("named")) == ["198.51.100.0"]
@@ -70,6 +68,7 @@ def test_priorities_and_namespace_and_service_selectors_choose_the_pool(
         "192.0.2.0/24",
         serviceAllocation={"priority": 5, "serviceSelectors": [{"matchLabels": {"tier": "web"}}]},
     )
+    cluster.wait_pools("fallback", "team-a-pool", "web-pool")
     cluster.service("a-web", "team-a", labels={"tier": "web"})
     cluster.service("a-db", "team-a")
     cluster.service("elsewhere")
@@ -94,6 +93,7 @@ def test_sharing_packs_compatible_services_and_refuses_conflicts(
 def test_dual_stack_policies(cluster: Cluster, controller: Controller):
     cluster.pool("v4-only", "198.51.100.0/24")
     cluster.pool("dual", "192.0.2.0/24", "2001:db8::/120", serviceAllocation={"priority": 1})
+    cluster.wait_pools("v4-only", "dual")
     cluster.service("require", ipFamilyPolicy="RequireDualStack")
     cluster.service("prefer", ipFamilyPolicy="PreferDualStack", ipFamilies=["IPv6", "IPv4"])
     cluster.service("single")
@@ -112,7 +112,7 @@ def test_exhaustion_then_release_gives_the_pending_service_its_address_at_once(
     cluster: Cluster, controller: Controller
 ):
     cluster.pool("tiny", "192.0.2.0/31")
-    eventually(lambda: cluster.read_pool("tiny").get("status"))  # the controller knows it
+    cluster.wait_pools("tiny")
     for name in ("a", "b", "c"):
         cluster.service(name)
     eventually(lambda: cluster.ips("a") and cluster.ips("b"))
@@ -126,6 +126,7 @@ def test_exhaustion_then_release_gives_the_pending_service_its_address_at_once(
 def test_a_shrunk_or_deleted_pool_moves_its_services(cluster: Cluster, controller: Controller):
     cluster.pool("first", "192.0.2.0/30")
     cluster.pool("second", "198.51.100.0/30")
+    cluster.wait_pools("first", "second")
     cluster.service("a", annotations={IPS: "192.0.2.3"})
     cluster.service("b")
     assert eventually(lambda: cluster.ips("b")) == ["192.0.2.0"]
