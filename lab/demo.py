@@ -97,6 +97,8 @@ class Lab:
         self.start_controller()
         for node in self.node_names:
             self.start_speaker(node)
+        for node in self.node_names:
+            self.wait_speaker(node)  # all live: the first one up announces everything meanwhile
 
     def install(self) -> None:
         """The CRDs and the metallb-system namespace, as `kubectl apply -f deploy/crds/` does."""
@@ -150,13 +152,19 @@ class Lab:
     # ------------------------------------------------------------------ observing
 
     def settle(self) -> list[Row]:
-        """Wait until every LoadBalancer Service has an address and an announcing node."""
+        """Wait until every Service has an address and an announcer, unchanged for a second.
+
+        Takeovers right after start (the first speaker up announces everything until its peers
+        are live) must have finished, and the ServiceL2Status objects caught up.
+        """
         deadline = time.monotonic() + SETTLE_TIMEOUT
+        previous: list[Row] = []
         while time.monotonic() < deadline:
             rows = self.rows()
-            if rows and all(r.ip != "-" and r.node != "-" for r in rows):
+            if rows == previous and all(r.ip != "-" and r.node != "-" for r in rows):
                 return rows
-            time.sleep(0.5)
+            previous = rows
+            time.sleep(1.0)
         return self.rows()
 
     def rows(self) -> list[Row]:
