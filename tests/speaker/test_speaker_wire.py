@@ -18,6 +18,12 @@ from lab.demo import Lab
 from lab.network import ip
 from speaker.election import rank
 from tests.support.netns import unavailable_reason
+from tests.support.objects import (
+    endpoint,
+    endpoint_slice_object,
+    l2_advertisement_object,
+    pool_object,
+)
 
 pytestmark = [
     pytest.mark.wire,
@@ -26,24 +32,6 @@ pytestmark = [
 ]
 NODES = ("node-1", "node-2", "node-3")
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
-
-
-def pool(name: str, *addresses: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "IPAddressPool",
-        "metadata": {"name": name, "namespace": "metallb-system"},
-        "spec": {"addresses": list(addresses), "autoAssign": False},
-    }
-
-
-def advertisement(name: str, pools: list[str], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "L2Advertisement",
-        "metadata": {"name": name, "namespace": "metallb-system"},
-        "spec": {"ipAddressPools": pools, **spec},
-    }
 
 
 def service(name: str, pool_name: str, **spec: Any) -> dict[str, Any]:
@@ -65,20 +53,12 @@ def service(name: str, pool_name: str, **spec: Any) -> dict[str, Any]:
 
 
 def endpoints(name: str, nodes: tuple[str, ...], *, ready: bool = True) -> dict[str, Any]:
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": f"{name}-wire",
-            "namespace": "wire",
-            "labels": {"kubernetes.io/service-name": name},
-        },
-        "addressType": "IPv4",
-        "endpoints": [
-            {"addresses": [f"10.244.9.{i + 1}"], "conditions": {"ready": ready}, "nodeName": n}
-            for i, n in enumerate(nodes)
-        ],
-    }
+    return endpoint_slice_object(
+        name,
+        "wire",
+        *(endpoint(n, ready=ready, address=f"10.244.9.{i + 1}") for i, n in enumerate(nodes)),
+        name=f"{name}-wire",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,18 +69,17 @@ def lab() -> Iterator[Lab]:
         running.wire()
         running.apply(
             [
-                pool("wire", "192.0.2.20-192.0.2.39", "2001:db8:0:1::400/120"),
-                advertisement("wire", ["wire"]),
-                pool("second", "192.0.2.40-192.0.2.49"),
-                advertisement(
-                    "second",
-                    ["second"],
-                    nodeSelectors=[{"matchLabels": {"kubernetes.io/hostname": "node-2"}}],
-                ),
-                pool("third", "192.0.2.50-192.0.2.59"),
-                advertisement("third", ["third"], interfaces=["eth9"]),
+                pool_object("wire", "192.0.2.20-192.0.2.39", "2001:db8:0:1::400/120",
+                            autoAssign=False),
+                l2_advertisement_object("wire", ipAddressPools=["wire"]),
+                pool_object("second", "192.0.2.40-192.0.2.49", autoAssign=False),
+                l2_advertisement_object("second", ipAddressPools=["second"], nodeSelectors=[
+                    {"matchLabels": {"kubernetes.io/hostname": "node-2"}}
+                ]),
+                pool_object("third", "192.0.2.50-192.0.2.59", autoAssign=False),
+                l2_advertisement_object("third", ipAddressPools=["third"], interfaces=["eth9"]),
             ]
-        )
+        )  # fmt: skip
         running.start_controller()
         for node in NODES:
             running.start_speaker(node)

@@ -20,6 +20,7 @@ from kubernetes import client, config
 
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServerThread
+from tests.support.objects import pool_object
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "deploy" / "crds"
@@ -75,12 +76,7 @@ class Cluster:
 
     def pool(self, name: str, *addresses: str, **spec: Any) -> None:
         """Create an IPAddressPool in metallb-system."""
-        body = {
-            "apiVersion": "metallb.io/v1beta1",
-            "kind": "IPAddressPool",
-            "metadata": {"name": name, "namespace": "metallb-system"},
-            "spec": {"addresses": list(addresses), **spec},
-        }
+        body = pool_object(name, *addresses, **spec)
         self.custom.create_namespaced_custom_object(
             "metallb.io", "v1beta1", "metallb-system", "ipaddresspools", body
         )
