@@ -6,7 +6,6 @@ LoadBalancer Service is allocated in the controller's order — those already ho
 first, then the rest by namespace/name. The result is a table a person reads.
 """
 
-import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +15,13 @@ import yaml
 
 from controller.allocator import Allocation, Allocator
 from controller.refusals import Refusal
+from lab.apiserver.services import DualStackIPs, default_spec
 from metalpool import names
 from metalpool.addresses import Family
 from metalpool.advertisements import L2Advertisement, parse_l2_advertisement
 from metalpool.errors import SpecError
 from metalpool.pools import PoolSet, parse_pools
 from metalpool.services import LBService, parse_ingress, parse_service
-
-# Cluster IPs are only data here (the family of a Service comes from them); never on a wire.
-SERVICE_CIDRS = {
-    Family.IPV4: ipaddress.ip_network("10.96.0.0/12"),
-    Family.IPV6: ipaddress.ip_network("fd00:10:96::/108"),
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,8 +68,9 @@ def preview(
     allocator = Allocator(pools.pools, labels)
     services: list[tuple[LBService, dict[str, Any]]] = []
     rows: list[Row] = []
-    for index, obj in enumerate(of_kind["Service"]):
-        body = with_cluster_ips(obj, index)
+    cluster_ips = DualStackIPs()
+    for obj in of_kind["Service"]:
+        body = with_cluster_ips(obj, cluster_ips)
         try:
             parsed = parse_service(body)
         except SpecError as error:
@@ -139,23 +134,14 @@ def _key(obj: Mapping[str, Any]) -> str:
     return f"{_namespace(obj)}/{(obj.get('metadata') or {}).get('name')}"
 
 
-def with_cluster_ips(obj: Mapping[str, Any], index: int) -> dict[str, Any]:
-    """`obj` with the cluster IPs a dual-stack API server would give it, if it has none."""
+def with_cluster_ips(obj: Mapping[str, Any], ips: DualStackIPs) -> dict[str, Any]:
+    """`obj` with the cluster IPs the lab's dual-stack API server would give it, if it has none."""
     body = dict(obj)
     spec = dict(body.get("spec") or {})
+    if not (spec.get("clusterIPs") or spec.get("clusterIP")):
+        spec = default_spec(spec, ips)
     body["spec"] = spec
-    if spec.get("clusterIPs") or spec.get("clusterIP"):
-        return body
-    policy = spec.get("ipFamilyPolicy") or "SingleStack"
-    first = Family(spec.get("ipFamilies", ["IPv4"])[0])
-    families = [first] if policy == "SingleStack" else [first, _other(first)]
-    ips = [str(SERVICE_CIDRS[f][index + 10]) for f in families]
-    spec.update(clusterIP=ips[0], clusterIPs=ips, ipFamilies=[f.value for f in families])
     return body
-
-
-def _other(family: Family) -> Family:
-    return Family.IPV6 if family is Family.IPV4 else Family.IPV4
 
 
 def render(result: Preview) -> str:

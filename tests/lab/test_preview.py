@@ -2,6 +2,7 @@ from pathlib import Path
 
 from controller.allocator import Allocation
 from lab.__main__ import main
+from lab.apiserver.services import DualStackIPs
 from lab.preview import load_manifests, preview, render, with_cluster_ips
 from tests.support.objects import pool_object, service_object
 
@@ -57,8 +58,9 @@ def test_invalid_pools_and_services_are_reported_not_raised():
 
 
 def test_cluster_ips_are_filled_in_like_a_dual_stack_api_server():
-    single = with_cluster_ips(service_object(cluster_ips=()), 0)
-    dual = with_cluster_ips(service_object(cluster_ips=(), ipFamilyPolicy="PreferDualStack"), 1)
+    ips = DualStackIPs()
+    single = with_cluster_ips(service_object(cluster_ips=()), ips)
+    dual = with_cluster_ips(service_object(cluster_ips=(), ipFamilyPolicy="PreferDualStack"), ips)
     assert len(single["spec"]["clusterIPs"]) == 1
     assert dual["spec"]["ipFamilies"] == ["IPv4", "IPv6"]
 
