@@ -15,10 +15,10 @@ from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, I
 from scapy.layers.inet6 import IPv6 as IPv6Layer
 from scapy.layers.l2 import ARP, Ether
 
-from speaker.arp import parse_arp
-from speaker.filters import build_arp_filter, build_ns_filter
-from speaker.ndp import parse_ns
-from speaker.replies import DropReason, IPAddress, Reply, Request, decide, parse_mac
+from speaker.wire.arp import parse_arp
+from speaker.wire.filters import build_arp_filter, build_ns_filter
+from speaker.wire.ndp import parse_ns
+from speaker.wire.replies import DropReason, IPAddress, Reply, Request, decide, parse_mac
 
 OUR_MAC_TEXT = "00:00:5e:00:53:01"
 OUR_MAC = parse_mac(OUR_MAC_TEXT)

@@ -54,7 +54,7 @@ from typing import Any
 
 from lab.demo import Lab, preflight
 from lab.workloads import endpoint_slices
-from speaker.membership import lease_name
+from speaker.membership.leases import lease_name
 from tests.support.netns import Child, python_in
 
 ROOT = Path(__file__).resolve().parent.parent

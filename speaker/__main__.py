@@ -21,10 +21,10 @@ from k8s.api import Api, load_config
 from k8s.leases import LeaseHolder, LeaseSettings
 from metalpool import names
 from speaker import metrics, watch
-from speaker.answers import Tally
-from speaker.membership import lease_name
-from speaker.peers import PeerLeases
-from speaker.responder import Responder
+from speaker.membership.lease_watch import PeerLeases
+from speaker.membership.leases import lease_name
+from speaker.wire.answers import Tally
+from speaker.wire.responder import Responder
 from speaker.worker import Speaker
 
 logger = logging.getLogger("speaker")

@@ -17,7 +17,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from speaker.answers import Tally
+from speaker.wire.answers import Tally
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # MetalLB exports no *_created series
 

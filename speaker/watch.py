@@ -3,7 +3,7 @@
 Shell. Services and EndpointSlices (thousands) are mirrored by the worker: listed before kopf
 starts, then kept current by the handlers here. The small kinds are kopf indexes. Either way
 each object is parsed once, as it arrives, into the frozen types the pure core takes.
-(Speaker Leases are watched in speaker.peers.)
+(Speaker Leases are watched in speaker.membership.lease_watch.)
 Nothing is written on any watched object: no finalizers, no progress annotations, on no Service.
 """
 
@@ -14,8 +14,8 @@ import kopf
 
 from metalpool import names
 from metalpool.errors import SpecError
-from speaker.cluster import parse_node
-from speaker.l2status import parse_existing
+from speaker.cluster.l2status import parse_existing
+from speaker.cluster.nodes import parse_node
 from speaker.worker import Speaker, Views
 
 logger = logging.getLogger(__name__)

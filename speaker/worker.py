@@ -25,12 +25,19 @@ from metalpool.leases import LeaseState
 from metalpool.pools import parse_pools
 from metalpool.services import ServiceKey
 from speaker import metrics
-from speaker.announcements import Announcement, ServiceIPs, Snapshot, announcements_for, diff, plan
-from speaker.cluster import EndpointSlice, collect_endpoints
-from speaker.inputs import parse_service_ips, parse_slice
-from speaker.interfaces import Selection
-from speaker.l2status import Existing, plan_statuses
-from speaker.membership import Membership
+from speaker.cluster.announcements import (
+    Announcement,
+    ServiceIPs,
+    Snapshot,
+    announcements_for,
+    diff,
+    plan,
+)
+from speaker.cluster.inputs import parse_service_ips, parse_slice
+from speaker.cluster.l2status import Existing, plan_statuses
+from speaker.cluster.nodes import EndpointSlice, collect_endpoints
+from speaker.membership.leases import Membership
+from speaker.wire.interfaces import Selection
 
 logger = logging.getLogger(__name__)
 Index = Mapping[Any, Any]
@@ -102,7 +109,7 @@ class Speaker:
         self._wake.set()
 
     def peer_seen(self, node: str, lease: LeaseState | None, seen: float) -> None:
-        """A speaker Lease as `speaker.peers` saw it at monotonic time `seen`."""
+        """A speaker Lease as `speaker.membership.lease_watch` saw it at monotonic time `seen`."""
         self.membership.observe(node, lease, seen)
         self._wake.set()
 

@@ -16,7 +16,7 @@ import pytest
 
 from controller import metrics as controller_metrics
 from speaker import metrics as speaker_metrics
-from speaker.answers import Tally
+from speaker.wire.answers import Tally
 from tests.deploy.schemas import CRDS, DEPLOY, Manifest, load_manifests
 
 MONITORING = DEPLOY / "monitoring"

@@ -1,4 +1,4 @@
-"""A tiny classic-BPF interpreter and verifier: runs speaker.filters programs without root.
+"""A tiny classic-BPF interpreter and verifier: runs speaker.wire.filters programs without root.
 
 It implements only what a socket filter on a packet socket needs here (absolute loads, JEQ/JA,
 RET K) and refuses anything else, so a program using an unexpected opcode fails the test instead
@@ -8,7 +8,7 @@ end of the frame ends the program with 0 (drop), and `bpf_check_classic` rules a
 
 from collections.abc import Sequence
 
-from speaker.filters import (
+from speaker.wire.filters import (
     BPF_MAXINSNS,
     JMP_JA,
     JMP_JEQ_K,

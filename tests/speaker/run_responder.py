@@ -17,10 +17,10 @@ import time
 from collections.abc import Mapping
 from ipaddress import ip_address
 
-from speaker.answers import Tally
-from speaker.ownership import Interfaces
-from speaker.replies import IPAddress
-from speaker.responder import Responder
+from speaker.wire.answers import Tally
+from speaker.wire.ownership import Interfaces
+from speaker.wire.replies import IPAddress
+from speaker.wire.responder import Responder
 
 
 class TimedTally(Tally):

@@ -5,7 +5,7 @@ from typing import cast
 
 from hypothesis import strategies as st
 
-from speaker.replies import format_mac
+from speaker.wire.replies import format_mac
 
 # Unicast, so that the codecs accept them as senders (the group bit is bit 0 of the first octet).
 unicast_macs = st.binary(min_size=6, max_size=6).map(lambda raw: bytes([raw[0] & 0xFE]) + raw[1:])

@@ -16,7 +16,7 @@ import pytest
 
 from lab.demo import Lab
 from lab.network import ip
-from speaker.election import rank
+from speaker.cluster.election import rank
 from tests.support.netns import unavailable_reason
 from tests.support.objects import (
     endpoint,

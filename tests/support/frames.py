@@ -43,7 +43,7 @@ def arp_request(
 
 
 def solicited_node(ip: IPv6Address) -> IPv6Address:
-    """ff02::1:ffXX:XXXX for `ip`, computed independently of speaker.ndp (RFC 4291 §2.7.1)."""
+    """ff02::1:ffXX:XXXX for `ip`, computed independently of speaker.wire.ndp (RFC 4291 §2.7.1)."""
     return IPv6Address("ff02::1:ff00:0") + (int(ip) & 0xFFFFFF)
 
 
