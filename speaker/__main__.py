@@ -1,9 +1,11 @@
 """`metalpool-speaker` / `python -m speaker`: answer ARP and NDP for the IPs this node owns.
 
 Runs on every node (hostNetwork, CAP_NET_RAW). Configuration comes from KUBECONFIG, else the
-in-cluster service account. SIGTERM hands over first: the speaker releases its Lease, so peers
-take its IPs over at once (their gratuitous ARP/NA moves clients), and stops answering; answering
-any longer would only make clients flap between the old and the new MAC.
+in-cluster service account. Liveness is learnt on the LAN: authenticated heartbeats every
+--heartbeat-interval on every interface answered on (EtherType 0x88B5); a peer silent for its
+hold time is dead (docs/membership.md). SIGTERM hands over first: the speaker stops answering
+and says goodbye on the LAN, so peers take its IPs over at once (their gratuitous ARP/NA moves
+clients); then it releases its Lease (the fallback for peers that cannot hear it on the LAN).
 """
 
 import argparse
@@ -11,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from typing import Any
 
 import kopf
@@ -21,6 +24,8 @@ from k8s.api import Api, load_config
 from k8s.leases import LeaseHolder, LeaseSettings
 from metalpool import names
 from speaker import metrics, watch
+from speaker.membership.heartbeats import HEARTBEAT_HOLD, HEARTBEAT_INTERVAL, Heartbeats
+from speaker.membership.keys import KeyRing
 from speaker.membership.lease_watch import PeerLeases
 from speaker.membership.leases import lease_name
 from speaker.wire.answers import Tally
@@ -49,15 +54,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metrics-port", type=int, default=7473, help="0 disables /metrics")
     parser.add_argument("--health-port", type=int, default=17473, help="0 disables the probes")
     parser.add_argument(
-        "--lease-duration", type=float, default=3.0, help="seconds a silent speaker stays live"
+        "--lease-duration",
+        type=float,
+        default=30.0,
+        help="seconds a peer never heard on the LAN stays live without renewing its Lease",
     )
-    parser.add_argument("--lease-renew", type=float, default=1.0, help="seconds between renewals")
+    parser.add_argument(
+        "--lease-renew", type=float, default=10.0, help="seconds between Lease renewals"
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=HEARTBEAT_INTERVAL,
+        help="seconds between heartbeats on the LAN",
+    )
+    parser.add_argument(
+        "--heartbeat-hold",
+        type=float,
+        default=HEARTBEAT_HOLD,
+        help="seconds of silence after which peers count this speaker dead",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     if not args.node_name:
         parser.error("--node-name (or env NODE_NAME) is required: which node is this?")
     if args.lease_renew >= args.lease_duration:
         parser.error("--lease-renew must be shorter than --lease-duration")
+    if not 0 < args.heartbeat_interval * 2 <= args.heartbeat_hold <= 60:  # noqa: PLR2004
+        parser.error("--heartbeat-hold must be at least twice --heartbeat-interval (at most 60 s)")
     return args
 
 
@@ -67,7 +91,16 @@ async def run(args: argparse.Namespace) -> int:
     api = Api(api_client)
     tally = Tally()
     allowed = frozenset(n for n in args.interfaces.split(",") if n) or None
-    responder = Responder(tally, allowed_names=allowed)
+    membership = Heartbeats(
+        args.node_name,
+        lease_duration=args.lease_duration,
+        interval=args.heartbeat_interval,
+        hold=args.heartbeat_hold,
+        now=time.monotonic(),
+    )
+    responder = Responder(
+        tally, allowed_names=allowed, chatter=membership, stall_limit=args.heartbeat_hold
+    )
     responder.start()
     lease = LeaseHolder(
         api,
@@ -84,23 +117,33 @@ async def run(args: argparse.Namespace) -> int:
         api,
         responder,
         lease,
+        membership,
         node=args.node_name,
         namespace=args.namespace,
         lb_class=args.lb_class,
-        lease_duration=args.lease_duration,
         pod=_owner_reference(),
+    )
+    loop = asyncio.get_running_loop()
+
+    def wake() -> None:  # from the responder thread
+        loop.call_soon_threadsafe(speaker.touch)
+
+    membership.attach(wake)
+    keyring = asyncio.create_task(
+        KeyRing(api_client, args.namespace, membership.set_keys).run(), name="keys"
     )
     peers = PeerLeases(api_client, args.namespace, speaker.peer_seen, speaker.peers_listed)
     peers.start()
     health = await probes.serve(args.health_port, lambda: None if speaker.synced else "starting")
-    served = await _serve_metrics(args.metrics_port, tally)
+    served = await _serve_metrics(args.metrics_port, tally, membership)
     try:
         return await _announce(speaker, lease, args.namespace, api)
     finally:
+        keyring.cancel()
         peers.stop()
-        await lease.release()
         await speaker.withdraw_all()
         responder.stop()
+        await lease.release()
         for runner in (health, served):
             if runner is not None:
                 await runner.cleanup()
@@ -114,21 +157,22 @@ async def _announce(speaker: Speaker, lease: LeaseHolder, namespace: str, api: A
     watch.register(registry, speaker, namespace)
 
     async def hand_over() -> None:
-        # Release first: peers see it within milliseconds and announce. Then stop answering at
-        # once, before kopf winds down: answering on would only make clients flap back to us.
-        await lease.release()
+        # Stop answering and say goodbye on the LAN first: peers take over within milliseconds.
+        # The Lease is released after: the API may be slow or away, and the LAN need not wait.
         await speaker.withdraw_all()
+        await lease.release()
 
     done = await operator.run_beside(registry, speaker.start(), asyncio.Event(), hand_over)
     return 1 if operator.unexpected_end(done, logger) else 0
 
 
-async def _serve_metrics(port: int, tally: Tally) -> web.AppRunner | None:
+async def _serve_metrics(port: int, tally: Tally, membership: Heartbeats) -> web.AppRunner | None:
     if not port:
         return None
 
     async def page(_: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(tally), content_type="text/plain", charset="utf-8")
+        body = metrics.render(tally, membership)
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     app = web.Application()
     app.router.add_get("/metrics", page)

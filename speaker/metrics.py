@@ -7,16 +7,20 @@ rest comes from prometheus_client. The responder thread only increments plain co
 module reads them when scraped.
 """
 
+import time
 from collections.abc import Mapping
 
 from prometheus_client import (
     REGISTRY,
+    Counter,
     Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
 )
 
+from speaker.membership.heartbeats import Heartbeats as Membership
+from speaker.membership.table import Mode, State
 from speaker.wire.answers import Tally
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # MetalLB exports no *_created series
@@ -28,8 +32,13 @@ ANNOUNCED = Gauge(
 )
 FAILOVER = Histogram(
     "metalpool_speaker_failover_seconds",
-    "From a peer's Lease expiry or release to this node taking its IPs over",
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 10, 20),
+    "From a peer falling silent (its hold time) or leaving to this node taking its IPs over",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 10, 20),
+)
+MOVES = Counter(
+    "metalpool_speaker_ip_moves",
+    "IPs this node took over, by cause (start, crash, leave, handoff, timeout)",
+    ["cause"],
 )
 
 _LAYER2 = (
@@ -43,9 +52,9 @@ _LAYER2 = (
 )
 
 
-def render(tally: Tally) -> bytes:
+def render(tally: Tally, membership: "Membership | None" = None) -> bytes:
     """The whole /metrics page."""
-    lines: list[str] = []
+    lines: list[str] = _membership_lines(membership) if membership is not None else []
     for name, attribute, help_text in _LAYER2:
         counts: Mapping[object, int] = dict(getattr(tally, attribute))
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
@@ -68,3 +77,34 @@ def announce(service: str, node: str, ip: str) -> None:
 def withdraw(service: str, node: str, ip: str) -> None:
     """Delete the series, as MetalLB does on withdrawal."""
     ANNOUNCED.remove(service, "layer2", node, ip)
+
+
+def _membership_lines(membership: Membership) -> list[str]:
+    """Peers by state and mode; heartbeats sent, received and rejected by reason."""
+    view = membership.view(time.monotonic())
+    counts = {(state, mode): 0 for state in State for mode in Mode}
+    for node, state in view.states.items():
+        counts[state, view.modes.get(node, Mode.LEASE)] += 1
+    lines = [
+        "# HELP metalpool_speaker_peers Peers of this speaker, by state and liveness mode",
+        "# TYPE metalpool_speaker_peers gauge",
+    ]
+    lines += [
+        f'metalpool_speaker_peers{{state="{s.value}",mode="{m.value}"}} {n}'
+        for (s, m), n in sorted(counts.items())
+    ]
+    for name, help_text, label, counter in (
+        ("sent", "Membership messages sent", "kind", membership.sent),
+        ("received", "Membership messages accepted", "kind", membership.received),
+        ("rejected", "Membership messages ignored, by reason", "reason", membership.rejected),
+    ):
+        metric = f"metalpool_speaker_membership_{name}_total"
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
+        lines += [f'{metric}{{{label}="{key}"}} {value}' for key, value in sorted(counter.items())]
+    ready = 1 if view.ready else 0
+    lines += [
+        "# HELP metalpool_speaker_ready 1 when this speaker is a candidate for its peers",
+        "# TYPE metalpool_speaker_ready gauge",
+        f"metalpool_speaker_ready {ready}",
+    ]
+    return lines

@@ -1,17 +1,22 @@
-"""The speaker's loop: whenever anything changes, elect again and apply what this node owns.
+"""The speaker's loop: whenever anything changes, elect again and move IPs without overlap.
 
-Shell: read (kopf's indexes, the Lease sightings) → decide (`announcements.plan`, pure, the same
-on every speaker) → act (the responder's owned table, which sends the takeover burst at once;
-then metrics, `nodeAssigned` Events and ServiceL2Status objects). A speaker that cannot renew
-its own Lease announces nothing: its peers already count it dead and have taken over.
+Shell: read (the mirrors and kopf's indexes for configuration, the membership's `View` for
+liveness) → decide (`announcements.plan`, the same on every speaker; then
+`membership.handoffs.decide`, which says when this node may start or must stop answering) →
+act (the responder's owned table — the takeover burst leaves at once, hand-offs leave once we
+have stopped answering — then metrics, logs and, in the background, Events and statuses).
+
+Liveness comes from the LAN, never from the API server: a speaker that cannot reach the API
+keeps its last configuration and keeps answering. Its own Lease is renewed for the peers that
+cannot hear it on the LAN (the fallback); failing to renew it changes nothing here.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from k8s.api import Api, ApiError
@@ -20,7 +25,7 @@ from k8s.mirror import Mirror
 from metalpool.addresses import IPAddress
 from metalpool.advertisements import L2Advertisement, parse_l2_advertisement
 from metalpool.errors import SpecError
-from metalpool.events import Severity, event_body
+from metalpool.events import Severity
 from metalpool.leases import LeaseState
 from metalpool.pools import parse_pools
 from metalpool.services import ServiceKey
@@ -30,25 +35,35 @@ from speaker.cluster.announcements import (
     ServiceIPs,
     Snapshot,
     announcements_for,
-    diff,
     plan,
 )
 from speaker.cluster.inputs import parse_service_ips, parse_slice
-from speaker.cluster.l2status import Existing, plan_statuses
 from speaker.cluster.nodes import EndpointSlice, collect_endpoints
-from speaker.membership.leases import Membership
+from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, Step, decide
+from speaker.membership.heartbeats import Heartbeats, View
+from speaker.membership.table import State
+from speaker.reports import Notice, Reports
 from speaker.wire.interfaces import Selection
 
 logger = logging.getLogger(__name__)
 Index = Mapping[Any, Any]
-COMPONENT = "metallb-speaker"
+LEASE_RETRY = 5.0  # seconds between attempts to take our own Lease while the API is away
 
 
 class Owner(Protocol):
     """The responder, as the worker drives it."""
 
-    def set_owned(self, ips: Mapping[IPAddress, frozenset[str] | None]) -> None:
-        """Replace the owned table (gained IPs are announced at once)."""
+    def set_owned(
+        self,
+        ips: Mapping[IPAddress, frozenset[str] | None],
+        *,
+        epoch: int | None = None,
+        after: Iterable[bytes] = (),
+    ) -> None:
+        """Replace the owned table (gained IPs are announced at once; `after` sent once applied)."""
+
+    def announce(self, ips: Iterable[IPAddress]) -> None:
+        """Send the gratuitous burst of owned `ips` again."""
 
     @property
     def selection(self) -> Selection:
@@ -73,28 +88,31 @@ class Speaker:
         api: Api,
         owner: Owner,
         lease: LeaseHolder,
+        membership: Heartbeats,
         *,
         node: str,
         namespace: str,
         lb_class: str | None,
-        lease_duration: float,
         pod: Mapping[str, Any] | None = None,
     ) -> None:
-        self.membership = Membership(lease_duration)
+        self.membership = membership
         self.services: Mirror[ServiceIPs] = Mirror(parse_service_ips)
         self.slices: Mirror[EndpointSlice] = Mirror(parse_slice)
-        self._api = api
+        self.reports = Reports(
+            api, node=node, namespace=namespace, existing=self._existing_statuses, pod=pod
+        )
         self._owner = owner
         self._lease = lease
         self._node = node
-        self._namespace = namespace
         self._lb_class = lb_class
-        self._pod = pod
         self._views: Views | None = None
         self._wake = asyncio.Event()
         self._current: frozenset[Announcement] = frozenset()
-        self._winners: dict[IPAddress, str | None] = {}
-        self._created: dict[ServiceKey, Existing] = {}  # made, not yet seen in the index
+        self._waiting: dict[IPAddress, float] = {}
+        self._previous: dict[IPAddress, str | None] = {}
+        self._states: dict[str, State] = {}
+        self._candidates: frozenset[str] = frozenset()
+        self._epoch = 0
         self._peers_listed = False
         self.synced = False
 
@@ -102,6 +120,7 @@ class Speaker:
         """Take kopf's indexes (from the first handler call)."""
         if self._views is None:
             self._views = views
+            self.membership.set_configured()
         self._wake.set()
 
     def touch(self) -> None:
@@ -109,25 +128,27 @@ class Speaker:
         self._wake.set()
 
     def peer_seen(self, node: str, lease: LeaseState | None, seen: float) -> None:
-        """A speaker Lease as `speaker.membership.lease_watch` saw it at monotonic time `seen`."""
-        self.membership.observe(node, lease, seen)
+        """A speaker Lease as `membership.lease_watch` saw it at monotonic time `seen`."""
+        self.membership.observe_lease(node, lease, seen)
         self._wake.set()
 
     def peers_listed(self) -> None:
-        """Every peer's Lease is known: elections may start (before, all peers looked dead)."""
+        """Every peer's Lease is known: elections may start (the fallback needs them)."""
         self._peers_listed = True
         self._wake.set()
 
     def start(self) -> list[asyncio.Task[None]]:
-        """Start the loop and the Lease keeper; the caller cancels them to stop."""
+        """Start the loop, the Lease keeper and the writer; the caller cancels them to stop."""
         return [
             asyncio.create_task(self._work(), name="speaker"),
             asyncio.create_task(self._keep_alive(), name="lease"),
+            asyncio.create_task(self.reports.run(), name="reports"),
         ]
 
     async def withdraw_all(self) -> None:
-        """Stop answering for everything (on shutdown, after the Lease is released)."""
-        self._owner.set_owned({})
+        """Stop answering for everything, then say goodbye on the LAN (graceful stop)."""
+        goodbye = self.membership.goodbye()
+        self._owner.set_owned({}, after=[goodbye] if goodbye else [])
         self._apply_metrics(self._current, frozenset())
         self._current = frozenset()
 
@@ -135,32 +156,30 @@ class Speaker:
 
     async def _keep_alive(self) -> None:
         while True:
-            await self._lease.acquire()
-            self.touch()
             try:
+                await self._lease.acquire()
                 await self._lease.keep()
             except LeaseLost as lost:
-                logger.warning("%s: announcing nothing until it is renewed", lost)
-                self.touch()
+                logger.warning("%s; peers that cannot hear us on the LAN count us dead", lost)
+            except ApiError as error:
+                logger.warning("cannot hold our Lease (%s); announcing goes on", error)
+                await asyncio.sleep(LEASE_RETRY)
 
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            await self._wait(loop)
+            await self._wait()
             if self._views is None or not self._peers_listed:
                 continue
-            try:
-                await self._pass(loop.time())
-            except ApiError as error:
-                logger.warning("status or event write failed (%s); retrying", error)
-                await asyncio.sleep(1)
-                self.touch()
+            self._pass(time.monotonic())
 
-    async def _wait(self, loop: asyncio.AbstractEventLoop) -> None:
-        expires = self.membership.expires(loop.time(), datetime.now(UTC))
-        timeout = None if expires is None else max(0.0, expires - loop.time()) + 0.001
+    async def _wait(self) -> None:
+        now = time.monotonic()
+        times = [self.membership.next_change(now)]
+        times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
+        due = min((t for t in times if t is not None), default=None)
+        timeout = None if due is None else max(0.0, due - now) + 0.001
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands
-        # with the wake-up (touch() runs several times a second), and SIGTERM would then hang.
+        # with the wake-up, and SIGTERM would then hang.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
@@ -168,33 +187,54 @@ class Speaker:
 
     # ------------------------------------------------------------------ one pass
 
-    async def _pass(self, now: float) -> None:
-        snapshot = self._snapshot(now)
+    def _pass(self, now: float) -> None:
+        view = self.membership.view(now)
+        if view.epoch != self._epoch:  # the responder dropped everything when isolated
+            self._epoch = view.epoch
+            self._apply_metrics(self._current, frozenset())
+            self._current, self._waiting = frozenset(), {}
+        self._note_peers(view, now)
+        snapshot = self._snapshot(view)
         planned = plan(snapshot)
-        holds = self._lease.holds_lease
-        mine = announcements_for(self._node, snapshot, planned) if holds else frozenset()
-        changes = diff(self._current, mine)
-        self._owner.set_owned({a.ip: a.interfaces for a in mine})  # the takeover burst leaves now
-        self._observe_failovers(changes.gained, snapshot.live, now)
-        self._apply_metrics(self._current, mine)
-        for a in changes.gained:
-            logger.info("announcing %s for %s", a.ip, ", ".join(sorted(map(str, a.services))))
-        for a in changes.lost:
-            logger.info("no longer announcing %s", a.ip)
+        winners = {d.ip: d.winner for d in planned.decisions}
+        step = decide(
+            Situation(
+                me=self._node,
+                winners=winners,
+                owned=frozenset(a.ip for a in self._current),
+                claimants=view.claimants,
+                handed=self.membership.take_handed(),
+                waiting=self._waiting,
+                previous=self._previous,
+                cause_of_absence=lambda node: _absence(view, node),
+                now=now,
+            )
+        )
+        mine = frozenset(
+            a for a in announcements_for(self._node, snapshot, planned) if a.ip in step.owned
+        )
+        handoffs = self.membership.handoffs(step.released)
+        self._owner.set_owned({a.ip: a.interfaces for a in mine}, epoch=view.epoch, after=handoffs)
+        if step.reassert:
+            self._owner.announce(step.reassert)
+        self._report_moves(step, mine, view, now)
         gained = _services(mine) - _services(self._current)
+        self._apply_metrics(self._current, mine)
         self._current = mine
-        self._winners = {d.ip: d.winner for d in planned.decisions}
+        self._waiting = dict(step.waiting)
+        self._previous.update(winners)
+        self._candidates = snapshot.live
         self.synced = True
-        await self._post_assigned(gained)
-        await self._post_missing_interfaces(changes.gained)
-        await self._sync_statuses(mine)
+        self._post_assigned(gained)
+        self._post_missing_interfaces(a for a in mine if a.ip in step.taken)
+        self.reports.announced(mine)
 
-    def _snapshot(self, now: float) -> Snapshot:
+    def _snapshot(self, view: View) -> Snapshot:
         views = self._views
         assert views is not None  # noqa: S101 - _work checks first
-        live = set(self.membership.live(now, datetime.now(UTC)))
+        live = set(view.candidates)
         live.discard(self._node)
-        if self._lease.holds_lease:
+        if view.ready:
             live.add(self._node)
         pools = parse_pools(_values(views.pools))
         return Snapshot(
@@ -207,16 +247,72 @@ class Speaker:
             lb_class=self._lb_class,
         )
 
-    def _observe_failovers(
-        self, gained: Iterable[Announcement], live: frozenset[str], now: float
+    # ------------------------------------------------------------------ telling
+
+    def _note_peers(self, view: View, now: float) -> None:
+        """Log, count and post an Event when a peer is declared dead, leaves or comes back."""
+        for node, state in sorted(view.states.items()):
+            before = self._states.get(node)
+            if state == before:
+                continue
+            self._states[node] = state
+            mode = view.modes.get(node)
+            if state in (State.DEAD, State.LEFT) and before in (State.READY, State.LISTENING):
+                silent = now - view.gone_at.get(node, now)
+                why = "said goodbye" if state is State.LEFT else "fell silent"
+                message = (
+                    f'speaker on node "{node}" declared {state.value} by node "{self._node}":'
+                    f" it {why} ({mode} mode, {silent:.2f} s ago)"
+                )
+                logger.warning("%s", message)
+                self.reports.post(
+                    Notice(
+                        kind="Node",
+                        namespace=None,
+                        name=node,
+                        severity=Severity.WARNING if state is State.DEAD else Severity.NORMAL,
+                        reason="speakerDead" if state is State.DEAD else "speakerLeft",
+                        message=message,
+                    )
+                )
+            elif state in (State.READY, State.LISTENING) and before is not None:
+                logger.info("speaker on node %s is %s (%s mode)", node, state.value, mode)
+
+    def _report_moves(
+        self, step: Step, mine: frozenset[Announcement], view: View, now: float
     ) -> None:
-        for announcement in gained:
-            before = self._winners.get(announcement.ip)
-            if before and before != self._node and before not in live:
-                died = self.membership.died_at(before)
-                if died is not None:
-                    metrics.FAILOVER.observe(max(0.0, now - died))
-                    logger.info("took %s over from %s", announcement.ip, before)
+        by_ip = {a.ip: a for a in mine}
+        for ip, cause in sorted(step.taken.items(), key=lambda kv: str(kv[0])):
+            before = self._previous.get(ip)
+            if cause is not Cause.START and before and before != self._node:
+                gone = view.gone_at.get(before)
+                if gone is not None and cause in (Cause.CRASH, Cause.LEAVE):
+                    metrics.FAILOVER.observe(max(0.0, now - gone))
+            metrics.MOVES.labels(cause.value).inc()
+            self._tell_move(ip, before, cause, by_ip.get(ip))
+        for ip, winner in sorted(step.released.items(), key=lambda kv: str(kv[0])):
+            cause = Cause.JOIN if winner not in self._candidates else Cause.HANDOFF
+            logger.info("handing %s over to %s (%s)", ip, winner or "nobody", cause.value)
+
+    def _tell_move(
+        self, ip: IPAddress, before: str | None, cause: Cause, announcement: Announcement | None
+    ) -> None:
+        source = "nobody" if not before or before == self._node else before
+        logger.info("taking %s over from %s (%s)", ip, source, cause.value)
+        if cause is Cause.START or announcement is None:
+            return
+        message = f'IP {ip} moved from node "{source}" to node "{self._node}" ({cause.value})'
+        for key in sorted(announcement.services):
+            self.reports.post(
+                Notice(
+                    kind="Service",
+                    namespace=key.namespace,
+                    name=key.name,
+                    severity=Severity.NORMAL,
+                    reason="announcerMoved",
+                    message=message,
+                )
+            )
 
     def _apply_metrics(self, old: frozenset[Announcement], new: frozenset[Announcement]) -> None:
         before = {(str(s), str(a.ip)) for a in old for s in a.services}
@@ -226,12 +322,21 @@ class Speaker:
         for service, ip in after - before:
             metrics.announce(service, self._node, ip)
 
-    async def _post_assigned(self, services: Iterable[ServiceKey]) -> None:
+    def _post_assigned(self, services: Iterable[ServiceKey]) -> None:
         message = f'announcing from node "{self._node}" with protocol "layer2"'
         for key in sorted(services):
-            await self._event(key, Severity.NORMAL, "nodeAssigned", message)
+            self.reports.post(
+                Notice(
+                    kind="Service",
+                    namespace=key.namespace,
+                    name=key.name,
+                    severity=Severity.NORMAL,
+                    reason="nodeAssigned",
+                    message=message,
+                )
+            )
 
-    async def _post_missing_interfaces(self, gained: Iterable[Announcement]) -> None:
+    def _post_missing_interfaces(self, gained: Iterable[Announcement]) -> None:
         """Warn when an advertisement names interfaces this node does not have (compat §4.11)."""
         local = self._owner.selection.local_names
         for a in sorted(gained, key=lambda a: str(a.ip)):
@@ -243,44 +348,29 @@ class Speaker:
             )
             logger.warning("%s (wanted %s)", message, ", ".join(sorted(a.interfaces)))
             for key in sorted(a.services):
-                await self._event(key, Severity.WARNING, "announceFailed", message)
+                self.reports.post(
+                    Notice(
+                        kind="Service",
+                        namespace=key.namespace,
+                        name=key.name,
+                        severity=Severity.WARNING,
+                        reason="announceFailed",
+                        message=message,
+                    )
+                )
 
-    async def _event(self, key: ServiceKey, severity: Severity, reason: str, message: str) -> None:
-        involved = {"apiVersion": "v1", "metadata": {"name": key.name, "namespace": key.namespace}}
-        body = event_body(
-            involved,
-            kind="Service",
-            severity=severity,
-            reason=reason,
-            message=message,
-            component=COMPONENT,
-            instance=self._node,
-            now=datetime.now(UTC),
-        )
-        await self._api.create_event(key.namespace, body)
+    def _existing_statuses(self) -> list[Any]:
+        return [] if self._views is None else _values(self._views.l2s)
 
-    async def _sync_statuses(self, mine: frozenset[Announcement]) -> None:
-        views = self._views
-        assert views is not None  # noqa: S101 - only called from _pass
-        announced: dict[ServiceKey, frozenset[str] | None] = {}
-        for a in mine:
-            for service in a.services:
-                announced[service] = a.interfaces
-        existing = {e.name: e for e in _values(views.l2s) if isinstance(e, Existing)}
-        self._created = {k: e for k, e in self._created.items() if e.name not in existing}
-        existing.update({e.name: e for e in self._created.values()})
-        todo = plan_statuses(self._node, announced, existing.values(), self._namespace, self._pod)
-        for name in todo.delete:
-            await self._api.delete_l2_status(self._namespace, name)
-            self._created = {k: e for k, e in self._created.items() if e.name != name}
-        for service, body, status in todo.create:
-            name = await self._api.create_l2_status(self._namespace, body)
-            await self._api.patch_l2_status(self._namespace, name, status)
-            self._created[service] = Existing(
-                name=name, node=self._node, service=service, status=status
-            )
-        for name, status in todo.set_status:
-            await self._api.patch_l2_status(self._namespace, name, status)
+
+def _absence(view: View, node: str) -> Cause:
+    """Why a former winner no longer answers: it left, fell silent, or handed the IP over."""
+    state = view.states.get(node, State.DEAD)
+    if state is State.LEFT:
+        return Cause.LEAVE
+    if state is State.DEAD:
+        return Cause.CRASH
+    return Cause.HANDOFF
 
 
 def _values(index: Index) -> list[Any]:

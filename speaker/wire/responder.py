@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from ipaddress import IPv6Address
 
 from speaker.wire.answers import Counters, Family, answer
+from speaker.wire.chatter import Chatter, ChatterLinks
 from speaker.wire.gratuitous import BurstSchedule, build_announcements
 from speaker.wire.interfaces import (
     DEFAULT_EXCLUDES,
@@ -59,6 +60,8 @@ class Responder:
         receive_buffer: int = RECEIVE_BUFFER,
         read_links: Callable[[], list[Interface]] = read_interfaces,
         clock: Callable[[], float] = time.monotonic,
+        chatter: Chatter | None = None,
+        stall_limit: float | None = None,
     ) -> None:
         self._counters = counters
         self._allowed = allowed_names
@@ -70,6 +73,12 @@ class Responder:
         self._lock = threading.Lock()
         self._wanted = OwnedTable()  # written by callers under the lock
         self._triggers: list[IPAddress] = []  # likewise
+        self._wanted_epoch: int | None = None  # likewise: the isolation the caller had seen
+        self._after: list[bytes] = []  # likewise: chatter payloads to send once applied
+        self._epoch = 0  # isolations so far (loop stalls, carrier losses)
+        self._stall_limit = stall_limit
+        self._last_turn = clock()
+        self._isolated = False
         self._table = OwnedTable()  # what the ports apply; loop thread only
         self._ports: dict[str, Port] = {}
         self._by_fd: dict[int, tuple[Port, Family]] = {}
@@ -85,6 +94,7 @@ class Responder:
         self._poll.register(self._wakeup, select.POLLIN)
         self._stopping = False
         self._closed = False  # the eventfd is closed: its number may belong to someone else now
+        self._links = None if chatter is None else ChatterLinks(chatter, self._poll, self._error)
         self._thread = threading.Thread(target=self._run, name="metalpool-responder", daemon=True)
 
     @property
@@ -97,16 +107,32 @@ class Responder:
         self._rescan(self._clock())
         self._thread.start()
 
-    def set_owned(self, ips: Mapping[IPAddress, Interfaces]) -> None:
+    @property
+    def epoch(self) -> int:
+        """How many times this node has been isolated (see `set_owned`)."""
+        return self._epoch
+
+    def set_owned(
+        self,
+        ips: Mapping[IPAddress, Interfaces],
+        *,
+        epoch: int | None = None,
+        after: Iterable[bytes] = (),
+    ) -> None:
         """Replace the owned table: IP → interface names it may be answered on (None = all).
 
         IPs gained (or whose interfaces changed) are announced at once and then on MetalLB's
-        schedule; IPs lost are no longer answered nor announced. Thread-safe.
+        schedule; IPs lost are no longer answered nor announced. `after`: chatter payloads
+        (hand-offs) sent once the table is applied, so a peer told to take an IP over never
+        overlaps with us. With `epoch`, a table decided before the latest isolation (a stall
+        the caller had not yet heard of) is applied as empty. Thread-safe.
         """
         table = OwnedTable.of(ips)
         with self._lock:
             self._triggers += table.gained_since(self._wanted)
             self._wanted = table
+            self._wanted_epoch = epoch
+            self._after += after
         self._wake()
 
     def announce(self, ips: Iterable[IPAddress]) -> None:
@@ -136,6 +162,7 @@ class Responder:
                 os.eventfd_write(self._wakeup, 1)
 
     def _run(self) -> None:
+        self._last_turn = self._clock()
         while not self._stopping:
             try:
                 self._turn()
@@ -146,19 +173,29 @@ class Responder:
 
     def _turn(self) -> None:
         woken = False
-        for fd, _ in self._poll.poll(self._timeout_ms()):
+        events = self._poll.poll(self._timeout_ms())
+        now = self._clock()
+        if self._stall_limit is not None and now - self._last_turn > self._stall_limit:
+            # Checked before a single queued request is answered: after a freeze our peers
+            # have taken our IPs over, and answering now would make two answerers.
+            self._isolate(f"the responder stalled for {now - self._last_turn:.2f} s", now)
+        self._last_turn = now
+        for fd, _ in events:
             if fd == self._wakeup:
                 _drain_eventfd(fd)
                 woken = True
             elif fd in self._by_fd:  # else closed earlier in this turn
                 self._service(*self._by_fd[fd])
-        if self._stopping:
-            return
+            elif self._links is not None and self._links.owns(fd):
+                self._links.receive(fd, self._buffer, now)
         # The per-turn work is skipped when it has nothing to do: at 20k requests/s a turn
         # usually carries one frame, so its overhead is per-frame overhead.
-        now = self._clock()
         if woken:  # set_owned/announce always write the eventfd after changing the table
-            self._take_changes(now)
+            self._take_changes(now)  # even when stopping: the goodbye rides on the last table
+        if self._stopping:
+            return
+        if self._links is not None and self._links.chatter.next_due() <= now:
+            self._chat(now)
         due = self._schedule.next_due()
         if due is not None and due <= now:
             self._announce_due(now)
@@ -166,9 +203,11 @@ class Responder:
             self._rescan(now)
 
     def _timeout_ms(self) -> int:
-        """Sleep until the next announcement or rescan; at most 1 s, so a stuck clock heals."""
+        """Sleep until the next announcement, heartbeat or rescan; at most 1 s."""
         due = self._schedule.next_due()
         deadline = self._next_scan if due is None else min(due, self._next_scan)
+        if self._links is not None:
+            deadline = min(deadline, self._links.chatter.next_due())
         return max(0, min(1000, int((deadline - self._clock()) * 1000) + 1))
 
     def _service(self, port: Port, family: Family) -> None:
@@ -198,10 +237,41 @@ class Responder:
         self._close(port.name)
         self._delay_retry(port.name, self._clock())
 
+    def _chat(self, now: float) -> None:
+        """Send the heartbeat; with no carrier on any link, this node is isolated."""
+        assert self._links is not None  # noqa: S101 - only called with a chatter
+        if not self._links.any_carrier():
+            self._isolate("no interface has a carrier", now)
+        payload = self._links.chatter.outgoing(frozenset(self._table.entries), now)
+        if payload is not None:
+            self._links.send(payload)
+
+    def _isolate(self, why: str, now: float) -> None:
+        """Stop answering everything at once; the chatter decides when to come back."""
+        assert self._links is not None or self._stall_limit is not None  # noqa: S101
+        self._epoch += 1
+        if not self._isolated or self._table.entries:
+            logger.warning("%s: answering nothing until the peers are heard again", why)
+        self._isolated = True
+        with self._lock:
+            self._wanted = OwnedTable()
+            self._triggers = []
+        self._take_changes(now)
+        if self._links is not None:
+            self._links.chatter.isolated(why, self._epoch, now)
+
+    def _error(self, key: str, message: str) -> None:
+        self._throttle.log(logging.WARNING, key, "%s", message)
+
     def _take_changes(self, now: float) -> None:
         with self._lock:
             table, triggers = self._wanted, self._triggers
+            if self._wanted_epoch is not None and self._wanted_epoch < self._epoch:
+                table, triggers = OwnedTable(), []
+            after, self._after = self._after, []
             self._triggers = []
+        if table.entries:
+            self._isolated = False
         if table is not self._table:
             for ip in table.lost_since(self._table):
                 self._schedule.forget(ip)
@@ -214,6 +284,9 @@ class Responder:
                 if ip not in self._schedule:
                     logger.info("announcing %s", ip)
                 self._schedule.trigger(ip, now)
+        if after and self._links is not None:
+            for payload in after:
+                self._links.send(payload)
 
     def _apply(self, port: Port) -> None:
         try:
@@ -249,6 +322,8 @@ class Responder:
         for name, (interface, families) in wanted.items():
             if name not in self._ports and self._retry.get(name, (0.0, 0.0))[0] <= now:
                 self._open(interface, families, now)
+        if self._links is not None:
+            self._links.sync(port.interface for port in self._ports.values())
         if selection.chosen != self._selection.chosen:
             logger.info("answering on %s", ", ".join(i.name for i in selection.chosen) or "none")
         self._selection = selection
@@ -285,6 +360,8 @@ class Responder:
     def _close_all(self) -> None:
         for name in list(self._ports):
             self._close(name)
+        if self._links is not None:
+            self._links.close_all()
 
 
 def _families_by_interface(selection: Selection) -> dict[str, tuple[Interface, frozenset[Family]]]:

@@ -112,3 +112,12 @@ def set_listener_membership(
     mreq = _IPV6_MREQ.pack(group.packed, interface.index)
     option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
     sock.setsockopt(socket.IPPROTO_IPV6, option, mreq)
+
+
+def set_mac_membership(
+    sock: socket.socket, interface: Interface, mac: bytes, *, join: bool
+) -> None:
+    """Add or drop a multicast MAC on the interface's receive filter, for this socket's life."""
+    mreq = _PACKET_MREQ.pack(interface.index, PACKET_MR_MULTICAST, len(mac), mac.ljust(8, b"\0"))
+    option = PACKET_ADD_MEMBERSHIP if join else PACKET_DROP_MEMBERSHIP
+    sock.setsockopt(SOL_PACKET, option, mreq)

@@ -1,0 +1,251 @@
+"""Shell. This speaker's side of the LAN membership: heartbeats out, peers' messages in.
+
+The responder thread calls `outgoing`/`incoming`/`isolated` (this is its `Chatter`); the worker
+reads a consistent `View` and asks for hand-off and goodbye payloads. One lock guards the peer
+table, the sequence counter and the counters, because both threads touch them.
+
+This speaker is READY (a candidate for its peers) once it has its configuration and a key, and
+has listened for one hold time plus one interval since it started or was last isolated: by then
+every live peer has been heard at least twice, with what it claims, so taking an IP never
+overlaps with a peer still answering it.
+"""
+
+import logging
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from metalpool.addresses import IPAddress
+from metalpool.leases import LeaseState
+from speaker.membership.messages import (
+    ETHERTYPE,
+    GROUP_MAC,
+    Handoff,
+    Heartbeat,
+    Rejection,
+    claim_filter,
+    decode,
+    encode_handoffs,
+    encode_heartbeat,
+    may_claim,
+)
+from speaker.membership.table import Accepted, Mode, PeerTable, State
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL = 0.1  # seconds: failover p95 ≤ 0.5 s needs detection well under it
+HEARTBEAT_HOLD = 0.35  # 3.5 intervals: two lost heartbeats and 150 ms of scheduling jitter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class View:
+    """The membership as one election pass sees it."""
+
+    ready: bool  # this speaker may win IPs
+    epoch: int  # isolations so far (hand to `Responder.set_owned`)
+    candidates: frozenset[str]  # READY peers (not this speaker)
+    claims: Mapping[str, bytes] = field(default_factory=dict)  # alive WIRE peers → claim filter
+    states: Mapping[str, State] = field(default_factory=dict)
+    modes: Mapping[str, Mode] = field(default_factory=dict)
+    lease_fresh: frozenset[str] = frozenset()  # peers whose Lease is fresh (alive by the API)
+    gone_at: Mapping[str, float] = field(default_factory=dict)
+
+    def claimants(self, ip: IPAddress) -> frozenset[str]:
+        """Alive peers whose last heartbeat may claim `ip`."""
+        return frozenset(node for node, claims in self.claims.items() if may_claim(claims, ip))
+
+
+class Heartbeats:
+    """Implements the responder's `Chatter`; thread-safe."""
+
+    def __init__(
+        self,
+        node: str,
+        *,
+        lease_duration: float,
+        interval: float = HEARTBEAT_INTERVAL,
+        hold: float = HEARTBEAT_HOLD,
+        now: float,
+    ) -> None:
+        self.node = node
+        self.interval = interval
+        self.hold = hold
+        self.incarnation = secrets.randbits(64)
+        self.ethertype = ETHERTYPE
+        self.group = GROUP_MAC
+        self.sent: Counter[str] = Counter(dict.fromkeys(("heartbeat", "handoff", "goodbye"), 0))
+        self.received: Counter[str] = Counter(dict.fromkeys(("heartbeat", "handoff"), 0))
+        self.rejected: Counter[str] = Counter(dict.fromkeys((r.value for r in Rejection), 0))
+        self._lock = threading.Lock()
+        self._table = PeerTable(node, lease_duration=lease_duration)
+        self._sequence = 0
+        self._keys: tuple[bytes, ...] = ()
+        self._configured = False
+        self._listening_until = now + hold + interval
+        self._epoch = 0
+        self._next_send = now
+        self._handed: set[IPAddress] = set()
+        self._claims_for: tuple[frozenset[IPAddress], bytes] = (frozenset(), b"")
+        self._notify: Callable[[], None] = lambda: None
+
+    # ------------------------------------------------------------------ the worker's side
+
+    def attach(self, notify: Callable[[], None]) -> None:
+        """Call `notify` (thread-safe) whenever an election could come out differently."""
+        self._notify = notify
+
+    def set_keys(self, keys: tuple[bytes, ...]) -> None:
+        """The HMAC keys: the current one signs, any of them verifies (rotation)."""
+        with self._lock:
+            self._keys = keys
+
+    def set_configured(self) -> None:
+        """The worker has its configuration: it may become READY."""
+        with self._lock:
+            self._configured = True
+
+    def observe_lease(self, node: str, lease: LeaseState | None, now: float) -> None:
+        """A speaker Lease as the watch delivered it (the fallback path)."""
+        with self._lock:
+            self._table.observe_lease(node, lease, now)
+
+    def view(self, now: float) -> View:
+        """A consistent snapshot for one election pass."""
+        with self._lock:
+            table = self._table
+            nodes = table.nodes()
+            states = {n: table.state(n, now) for n in nodes}
+            alive = (State.READY, State.LISTENING)
+            return View(
+                ready=self._is_ready(now),
+                epoch=self._epoch,
+                candidates=table.candidates(now),
+                claims={
+                    n: table.claims_of(n)
+                    for n in nodes
+                    if states[n] in alive and table.mode(n) is Mode.WIRE
+                },
+                states=states,
+                modes={n: table.mode(n) for n in nodes},
+                lease_fresh=frozenset(n for n in nodes if table.lease_fresh(n, now)),
+                gone_at={n: t for n in nodes if (t := table.gone_at(n)) is not None},
+            )
+
+    def next_change(self, now: float) -> float | None:
+        """When the view changes by itself next (a hold runs out, listening ends)."""
+        with self._lock:
+            times = [self._table.next_change(now)]
+            if self._listening_until > now:
+                times.append(self._listening_until)
+        return min((t for t in times if t is not None), default=None)
+
+    def take_handed(self) -> frozenset[IPAddress]:
+        """IPs handed to this speaker since the last call."""
+        with self._lock:
+            handed, self._handed = frozenset(self._handed), set()
+        return handed
+
+    def handoffs(self, released: Mapping[IPAddress, str | None]) -> list[bytes]:
+        """Payloads telling each new winner the IPs this speaker has just stopped answering."""
+        by_winner: dict[str, list[IPAddress]] = {}
+        for ip, winner in released.items():
+            if winner is not None:
+                by_winner.setdefault(winner, []).append(ip)
+        payloads: list[bytes] = []
+        with self._lock:
+            if not self._keys:
+                return []
+            for winner, ips in sorted(by_winner.items()):
+                message = Handoff(
+                    node=self.node,
+                    incarnation=self.incarnation,
+                    sequence=self._sequence + 1,
+                    to=winner,
+                    ips=tuple(sorted(ips, key=lambda ip: (ip.version, ip))),
+                )
+                parts = encode_handoffs(message, self._keys[0])
+                self._sequence += len(parts)
+                payloads += parts
+                self.sent["handoff"] += len(parts)
+        return payloads
+
+    def goodbye(self) -> bytes | None:
+        """The leaving heartbeat, sent once the responder has stopped answering."""
+        with self._lock:
+            self._configured = False
+            return self._heartbeat(frozenset(), leaving=True)
+
+    # ------------------------------------------------------------------ the responder's side
+
+    def next_due(self) -> float:
+        """When the next heartbeat is due (monotonic)."""
+        return self._next_send
+
+    def outgoing(self, owned: frozenset[IPAddress], now: float) -> bytes | None:
+        """The heartbeat due now, claiming the IPs the responder answers for."""
+        if now < self._next_send:
+            return None
+        # Catch up without a burst after a stall: the next one is an interval from now.
+        self._next_send = max(self._next_send + self.interval, now + self.interval / 2)
+        with self._lock:
+            return self._heartbeat(owned, leaving=False, now=now)
+
+    def incoming(self, frame: bytes, interface: str, now: float) -> None:
+        """Verify, check for replays, fold into the peer table; wake the worker on news."""
+        with self._lock:
+            decoded = decode(frame, self._keys)
+            if isinstance(decoded, Rejection):
+                outcome: Accepted | Rejection = decoded
+            else:
+                outcome = self._table.accept(decoded[0], now)
+            if isinstance(outcome, Rejection):
+                self.rejected[outcome.value] += 1
+                return
+            message = decoded[0] if isinstance(decoded, tuple) else None
+            self.received["handoff" if isinstance(message, Handoff) else "heartbeat"] += 1
+            self._handed.update(outcome.handoff)
+        if outcome.changed or outcome.handoff:
+            if outcome.handoff:
+                logger.info(
+                    "%s handed %s over on %s",
+                    outcome.node,
+                    ", ".join(map(str, outcome.handoff)),
+                    interface,
+                )
+            self._notify()
+
+    def isolated(self, why: str, epoch: int, now: float) -> None:
+        """This speaker stopped answering (stall, no carrier): listen again before any claim."""
+        with self._lock:
+            self._epoch = epoch
+            self._listening_until = now + self.hold + self.interval
+        self._notify()
+
+    # ------------------------------------------------------------------ inside the lock
+
+    def _is_ready(self, now: float) -> bool:
+        # No key: nothing is sent or accepted on the LAN, peers are judged by their Leases.
+        return self._configured and now >= self._listening_until
+
+    def _heartbeat(
+        self, owned: frozenset[IPAddress], *, leaving: bool, now: float | None = None
+    ) -> bytes | None:
+        if not self._keys:
+            return None
+        if owned != self._claims_for[0]:
+            self._claims_for = (owned, claim_filter(owned))
+        self._sequence += 1
+        message = Heartbeat(
+            node=self.node,
+            incarnation=self.incarnation,
+            sequence=self._sequence,
+            interval=self.interval,
+            hold=self.hold,
+            ready=not leaving and now is not None and self._is_ready(now),
+            leaving=leaving,
+            claims=b"" if leaving else self._claims_for[1],
+        )
+        self.sent["goodbye" if leaving else "heartbeat"] += 1
+        return encode_heartbeat(message, self._keys[0])

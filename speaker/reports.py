@@ -1,0 +1,133 @@
+"""Shell. What the speaker writes to the API server: Events and ServiceL2Status objects.
+
+Writes run in a task of their own, behind the announcing loop, never in it: a stalled or
+unreachable API server must not hold back a single ownership change (fail-static). The loop
+hands over the latest announcement set and queues Events; this task writes when it can, keeps
+what failed and retries, and always syncs statuses to the newest set (older ones are moot).
+"""
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from k8s.api import Api, ApiError
+from metalpool.events import Severity, event_body
+from metalpool.services import ServiceKey
+from speaker.cluster.announcements import Announcement
+from speaker.cluster.l2status import Existing, plan_statuses
+
+logger = logging.getLogger(__name__)
+COMPONENT = "metallb-speaker"
+EVENTS_KEPT = 1000  # queued while the API is away; the oldest are dropped (and counted) beyond
+RETRY_DELAY = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """One Event to post: on a Service (namespace, name) or on a Node (namespace None)."""
+
+    kind: str
+    namespace: str | None
+    name: str
+    severity: Severity
+    reason: str
+    message: str
+
+
+class Reports:
+    """Posts queued Events and keeps this node's ServiceL2Statuses in step."""
+
+    def __init__(
+        self,
+        api: Api,
+        *,
+        node: str,
+        namespace: str,
+        existing: Callable[[], Iterable[Any]],
+        pod: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._api = api
+        self._node = node
+        self._namespace = namespace
+        self._existing = existing
+        self._pod = pod
+        self._notices: deque[Notice] = deque()
+        self._announced: frozenset[Announcement] | None = None
+        self._created: dict[ServiceKey, Existing] = {}  # made, not yet seen in the index
+        self._wake = asyncio.Event()
+        self.dropped = 0
+
+    def post(self, notice: Notice) -> None:
+        """Queue an Event (the oldest is dropped when too many wait)."""
+        if len(self._notices) >= EVENTS_KEPT:
+            self._notices.popleft()
+            self.dropped += 1
+        self._notices.append(notice)
+        self._wake.set()
+
+    def announced(self, announcements: frozenset[Announcement]) -> None:
+        """The set to reflect in ServiceL2Statuses (the newest wins)."""
+        self._announced = announcements
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Write until cancelled; failures are retried after RETRY_DELAY."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._flush()
+            except ApiError as error:
+                logger.warning("status or event write failed (%s); retrying", error)
+                await asyncio.sleep(RETRY_DELAY)
+                self._wake.set()
+
+    async def _flush(self) -> None:
+        while self._notices:
+            await self._post(self._notices[0])
+            self._notices.popleft()
+        if self._announced is not None:
+            await self._sync_statuses(self._announced)
+
+    async def _post(self, notice: Notice) -> None:
+        involved: dict[str, Any] = {"apiVersion": "v1", "metadata": {"name": notice.name}}
+        if notice.namespace is not None:
+            involved["metadata"]["namespace"] = notice.namespace
+        body = event_body(
+            involved,
+            kind=notice.kind,
+            severity=notice.severity,
+            reason=notice.reason,
+            message=notice.message,
+            component=COMPONENT,
+            instance=self._node,
+            now=datetime.now(UTC),
+        )
+        namespace = notice.namespace or "default"  # Events about Nodes live in default
+        body["metadata"]["namespace"] = namespace
+        await self._api.create_event(namespace, body)
+
+    async def _sync_statuses(self, mine: frozenset[Announcement]) -> None:
+        announced: dict[ServiceKey, frozenset[str] | None] = {}
+        for a in mine:
+            for service in a.services:
+                announced[service] = a.interfaces
+        existing = {e.name: e for e in self._existing() if isinstance(e, Existing)}
+        self._created = {k: e for k, e in self._created.items() if e.name not in existing}
+        existing.update({e.name: e for e in self._created.values()})
+        todo = plan_statuses(self._node, announced, existing.values(), self._namespace, self._pod)
+        for name in todo.delete:
+            await self._api.delete_l2_status(self._namespace, name)
+            self._created = {k: e for k, e in self._created.items() if e.name != name}
+        for service, body, status in todo.create:
+            name = await self._api.create_l2_status(self._namespace, body)
+            await self._api.patch_l2_status(self._namespace, name, status)
+            self._created[service] = Existing(
+                name=name, node=self._node, service=service, status=status
+            )
+        for name, status in todo.set_status:
+            await self._api.patch_l2_status(self._namespace, name, status)
