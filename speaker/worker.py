@@ -41,7 +41,7 @@ from speaker.cluster.inputs import parse_service_ips, parse_slice
 from speaker.cluster.nodes import EndpointSlice, collect_endpoints
 from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, Step, decide
 from speaker.membership.heartbeats import Heartbeats, View
-from speaker.membership.table import State
+from speaker.membership.table import Mode, State
 from speaker.reports import Notice, Reports
 from speaker.wire.interfaces import Selection
 
@@ -193,7 +193,7 @@ class Speaker:
             self._epoch = view.epoch
             self._apply_metrics(self._current, frozenset())
             self._current, self._waiting = frozenset(), {}
-        self._note_peers(view, now)
+        self._note_peers(view)
         snapshot = self._snapshot(view)
         planned = plan(snapshot)
         winners = {d.ip: d.winner for d in planned.decisions}
@@ -249,7 +249,7 @@ class Speaker:
 
     # ------------------------------------------------------------------ telling
 
-    def _note_peers(self, view: View, now: float) -> None:
+    def _note_peers(self, view: View) -> None:
         """Log, count and post an Event when a peer is declared dead, leaves or comes back."""
         for node, state in sorted(view.states.items()):
             before = self._states.get(node)
@@ -258,11 +258,15 @@ class Speaker:
             self._states[node] = state
             mode = view.modes.get(node)
             if state in (State.DEAD, State.LEFT) and before in (State.READY, State.LISTENING):
-                silent = now - view.gone_at.get(node, now)
-                why = "said goodbye" if state is State.LEFT else "fell silent"
+                why = {
+                    (State.LEFT, Mode.WIRE): "said goodbye on the LAN",
+                    (State.DEAD, Mode.WIRE): "fell silent on the LAN for its hold time",
+                    (State.LEFT, Mode.LEASE): "released its Lease",
+                    (State.DEAD, Mode.LEASE): "stopped renewing its Lease",
+                }[state, mode or Mode.LEASE]
                 message = (
                     f'speaker on node "{node}" declared {state.value} by node "{self._node}":'
-                    f" it {why} ({mode} mode, {silent:.2f} s ago)"
+                    f" it {why}"
                 )
                 logger.warning("%s", message)
                 self.reports.post(

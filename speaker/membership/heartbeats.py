@@ -13,6 +13,7 @@ overlaps with a peer still answering it.
 import logging
 import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -83,6 +84,7 @@ class Heartbeats:
         self._sequence = 0
         self._keys: tuple[bytes, ...] = ()
         self._configured = False
+        self._was_ready = False
         self._listening_until = now + hold + interval
         self._epoch = 0
         self._next_send = now
@@ -97,8 +99,15 @@ class Heartbeats:
         self._notify = notify
 
     def set_keys(self, keys: tuple[bytes, ...]) -> None:
-        """The HMAC keys: the current one signs, any of them verifies (rotation)."""
+        """The HMAC keys: the current one signs, any of them verifies (rotation).
+
+        The first key restarts the listening period unless this speaker was READY already:
+        what it heard before could not be verified, so it does not yet know who claims what.
+        """
+        now = time.monotonic()
         with self._lock:
+            if not self._keys and not self._was_ready:
+                self._listening_until = max(self._listening_until, now + self.hold + self.interval)
             self._keys = keys
 
     def set_configured(self) -> None:
@@ -227,7 +236,9 @@ class Heartbeats:
 
     def _is_ready(self, now: float) -> bool:
         # No key: nothing is sent or accepted on the LAN, peers are judged by their Leases.
-        return self._configured and now >= self._listening_until
+        ready = self._configured and now >= self._listening_until
+        self._was_ready = self._was_ready or ready
+        return ready
 
     def _heartbeat(
         self, owned: frozenset[IPAddress], *, leaving: bool, now: float | None = None

@@ -62,7 +62,7 @@ class WirePeer:
         """LEFT, DEAD, READY or LISTENING at `now`."""
         if self.leaving:
             return State.LEFT
-        if now - self.heard >= self.hold:
+        if now >= self.heard + self.hold:  # the very sum `gone_at` and `next_change` give
             return State.DEAD
         return State.READY if self.ready else State.LISTENING
 
@@ -178,12 +178,15 @@ class PeerTable:
         if peer is not None:
             return peer.gone_at()
         lease = self._leases.get(node)
-        return None if lease is None else lease.seen + self.lease_duration
+        if lease is None:
+            return None
+        # A released Lease is a goodbye: gone when seen released, not one duration later.
+        return lease.seen + self.lease_duration if lease.holder else lease.seen
 
     def lease_fresh(self, node: str, now: float) -> bool:
         """Whether `node`'s Lease was renewed within one duration (alive by the API path)."""
         lease = self._leases.get(node)
-        return lease is not None and bool(lease.holder) and now - lease.seen < self.lease_duration
+        return lease is not None and bool(lease.holder) and now < lease.seen + self.lease_duration
 
     def _lease_alive(self, lease: LeasePeer, now: float) -> bool:
         deadline = lease.seen + self.lease_duration

@@ -1,0 +1,310 @@
+"""Liveness on the wire, judged from the client: the API server stalls, speakers die and freeze,
+links fail, everyone restarts — and every address keeps at most one answerer.
+
+Tier T3 (root): the lab (lab.demo.Lab) with three node namespaces and a client namespace on one
+bridge, the real controller and one real speaker per node, against the emulated API server run
+as its own process (so it can be frozen with SIGSTOP). The client asks, with one broadcast ARP
+request per address every 0.5 s (`lab.answerers sample`), who answers; or every 10 ms for one
+address (`dense`) to measure overlaps and gaps. Documentation prefixes only.
+"""
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.demo import Lab
+from lab.observers import Observer, moves, summarise
+from tests.support.netns import unavailable_reason
+from tests.support.objects import (
+    endpoint,
+    endpoint_slice_object,
+    l2_advertisement_object,
+    pool_object,
+)
+
+pytestmark = [
+    pytest.mark.wire,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason())),
+]
+NODES = ("node-1", "node-2", "node-3")
+SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")
+EXAMPLES = Path(__file__).resolve().parents[3] / "deploy" / "examples"
+CLIENT_IP = "192.0.2.200"
+OUTAGE = 60.0  # issue 8, property 1: "frozen (SIGSTOP) or stopped for 60 s"
+
+
+def service(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "chaos",
+                     "annotations": {"metallb.io/address-pool": "chaos"}},
+        "spec": {"type": "LoadBalancer", "selector": {"app": name},
+                 "ports": [{"port": 80, "protocol": "TCP"}]},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with Lab(nodes=len(NODES), examples=EXAMPLES, say=lambda _: None) as running:
+        running.install()
+        running.kubectl("create", "namespace", "chaos")
+        running.kubectl(
+            "create",
+            "secret",
+            "generic",
+            "memberlist",
+            "-n",
+            "metallb-system",
+            "--from-literal=secretkey=TEMPORARY-until-the-controller-makes-it",
+        )
+        running.wire()
+        objects = [
+            pool_object("chaos", "192.0.2.60-192.0.2.69", autoAssign=False),
+            l2_advertisement_object("chaos", ipAddressPools=["chaos"]),
+        ]
+        for i, name in enumerate(SERVICES):
+            objects.append(service(name))
+            objects.append(
+                endpoint_slice_object(
+                    name, "chaos",
+                    *(endpoint(n, address=f"10.244.8.{3 * i + j + 1}") for j, n in
+                      enumerate(NODES)),
+                    name=f"{name}-chaos",
+                )
+            )  # fmt: skip
+        running.apply(objects)
+        running.start_controller()
+        for node in NODES:
+            running.start_speaker(node)
+        for node in NODES:
+            running.wait_speaker(node)
+        yield running
+        keep = os.environ.get("METALPOOL_KEEP_LOGS")
+        if keep:  # for a person debugging: the processes' logs outlive the lab
+            shutil.copytree(running.workdir, keep, dirs_exist_ok=True)
+
+
+def addresses(lab: Lab) -> list[str]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = lab.kubectl("get", "svc", "-n", "chaos", "-o",
+                            "jsonpath={.items[*].status.loadBalancer.ingress[*].ip}").split()  # fmt: skip
+        if len(found) == len(SERVICES):
+            return sorted(found)
+        time.sleep(0.2)
+    raise AssertionError(f"addresses missing: {found}")
+
+
+def client(lab: Lab) -> str:
+    assert lab.network is not None
+    return lab.network.hosts["client"].namespace
+
+
+def settled(lab: Lab, ips: list[str], timeout: float = 20.0) -> dict[str, str]:
+    """Wait until every address has exactly one answerer, the same for 2 s; IP → MAC."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        observer = Observer(client(lab), CLIENT_IP, ips, every=0.25, duration=2.0)
+        time.sleep(2.2)
+        lines = observer.stop()
+        summary = summarise(lines)
+        if all(s.samples >= 6 and s.split == 0 and s.silent == 0 and len(s.answerers) == 1
+               for s in summary.values()):  # fmt: skip
+            return {ip: s.answerers[0] for ip, s in summary.items()}
+    raise AssertionError(f"not settled: {summarise(lines)}")
+
+
+def speakers_alive(lab: Lab) -> dict[str, int | None]:
+    return {node: lab.processes[f"speaker {node}"].poll() for node in NODES}
+
+
+def node_of(lab: Lab, mac: str) -> str:
+    return lab.node_of_mac(mac)
+
+
+def owned_by(lab: Lab, owners: dict[str, str]) -> dict[str, list[str]]:
+    by_node: dict[str, list[str]] = {}
+    for ip, mac in owners.items():
+        by_node.setdefault(node_of(lab, mac), []).append(ip)
+    return by_node
+
+
+def assert_steady(lines: list[dict[str, Any]], owners: dict[str, str]) -> None:
+    """Every sample: exactly one answerer per address, always the one it had before."""
+    assert lines, "no samples"
+    for line in lines:
+        for ip, macs in line["answers"].items():
+            assert macs == [owners[ip]], f"at {line['t']} s {ip} answered by {macs}"
+
+
+@pytest.mark.parametrize(
+    ("stop", "start"),
+    [
+        pytest.param("freeze_api", "thaw_api", id="API server frozen (SIGSTOP) for 60 s"),
+        pytest.param("stop_api", "start_api", id="API server down for 60 s"),
+    ],
+)
+def test_an_api_server_stall_changes_nothing_on_the_wire(lab: Lab, stop: str, start: str):
+    ips = addresses(lab)
+    owners = settled(lab, ips)
+    assert len(set(owners.values())) > 1, "the addresses should be spread over nodes"
+    pids = {node: lab.speaker_pid(node) for node in NODES}
+    observer = Observer(client(lab), CLIENT_IP, ips, every=0.5, duration=OUTAGE + 10)
+    getattr(lab, stop)()
+    try:
+        time.sleep(OUTAGE)
+    finally:
+        getattr(lab, start)()
+    time.sleep(5.0)  # the API is back: watches resume, Leases are renewed — still nothing moves
+    lines = observer.stop()
+    assert len(lines) >= (OUTAGE + 5) / 0.5 * 0.9
+    assert_steady(lines, owners)
+    assert {node: lab.speaker_pid(node) for node in NODES} == pids
+    assert speakers_alive(lab) == dict.fromkeys(NODES)
+
+
+@pytest.mark.parametrize(
+    "sig",
+    [
+        pytest.param(signal.SIGKILL, id="killed"),
+        pytest.param(signal.SIGSTOP, id="frozen"),
+    ],
+)
+def test_a_dead_or_frozen_owner_loses_its_addresses_within_half_a_second(lab: Lab, sig: int):
+    ips = addresses(lab)
+    owners = settled(lab, ips)
+    victim = node_of(lab, owners[ips[0]])
+    theirs = owned_by(lab, owners)[victim]
+    probe = Observer(client(lab), CLIENT_IP, [theirs[0]], mode="dense", every=0.01,
+                     duration=30)  # fmt: skip
+    sampler = Observer(client(lab), CLIENT_IP, ips, every=0.5, duration=30)
+    time.sleep(1.0)
+    lab.signal_speaker(victim, sig)
+    time.sleep(3.0)
+    try:
+        after = settled(lab, ips)
+        for ip in theirs:
+            assert node_of(lab, after[ip]) != victim
+    finally:
+        if sig == signal.SIGSTOP:
+            lab.signal_speaker(victim, signal.SIGCONT)
+            time.sleep(3.0)  # it comes back, listens, and takes its addresses back by hand-off
+        else:
+            lab.processes.pop(f"speaker {victim}").wait(5)
+            lab.start_speaker(victim)
+            lab.wait_speaker(victim)
+            time.sleep(3.0)
+    dense_lines = probe.stop()
+    sampled = sampler.stop()
+    (failover, *back) = moves(dense_lines, period=0.01)
+    assert failover.old == owners[theirs[0]]
+    # The silence between the old owner's last reply and the new one's first: detection plus
+    # takeover. The p95 goal (0.5 s) is the benchmark's; one trial here gets some slack.
+    assert failover.gap <= 1.0, failover
+    assert failover.overlap == 0, failover
+    for move in back:
+        assert move.overlap <= 0.05, move
+        assert move.gap <= 0.1, move
+    split = [line for line in sampled if any(len(m) > 1 for m in line["answers"].values())]
+    assert not split, split
+
+
+def test_a_node_whose_link_fails_loses_its_addresses_and_gets_them_back_cleanly(lab: Lab):
+    ips = addresses(lab)
+    owners = settled(lab, ips)
+    victim = node_of(lab, owners[ips[0]])
+    theirs = owned_by(lab, owners)[victim]
+    sampler = Observer(client(lab), CLIENT_IP, ips, every=0.1, window=0.08, duration=40)
+    time.sleep(1.0)
+    lab.link(victim, up=False)
+    time.sleep(5.0)
+    cut = list(sampler.lines)
+    lab.link(victim, up=True)
+    time.sleep(6.0)
+    lines = sampler.stop()
+    summary = summarise(lines)
+    assert all(s.split == 0 for s in summary.values()), summary
+    # Moved within 1 s: at most 10 samples at 0.1 s without an answer or with the old one.
+    down_at = cut[0]["t"] + 1.0
+    for ip in theirs:
+        late = [line for line in cut if line["t"] >= down_at + 1.0 and
+                line["answers"][ip] in ([], [owners[ip]])]  # fmt: skip
+        assert not late, (ip, late[:3])
+    # Back: no flapping — each address changed owner at most twice (away and back).
+    assert all(s.changes <= 2 for s in summary.values()), summary
+    assert settled(lab, ips) == owners
+
+
+def test_a_rolling_restart_moves_each_address_with_one_answerer_at_a_time(lab: Lab):
+    ips = addresses(lab)
+    owners = settled(lab, ips)
+    watched = ips[0]
+    probe = Observer(client(lab), CLIENT_IP, [watched], mode="dense", every=0.01, duration=120)
+    sampler = Observer(client(lab), CLIENT_IP, ips, every=0.1, window=0.08, duration=120)
+    for node in NODES:
+        lab.restart_speaker(node)
+        lab.wait_speaker(node)
+        time.sleep(2.5)
+    time.sleep(1.0)
+    dense_lines, sampled = probe.stop(), sampler.stop()
+    assert all(s.split == 0 for s in summarise(sampled).values()), summarise(sampled)
+    changes = moves(dense_lines, period=0.01)
+    assert changes, "the watched address never moved"
+    for move in changes:
+        assert move.overlap <= 0.05, move
+        assert move.gap <= 0.1, move
+    assert settled(lab, ips) == owners
+
+
+def test_speakers_starting_together_never_both_answer(lab: Lab):
+    ips = addresses(lab)
+    owners = settled(lab, ips)
+    for attempt in range(5):
+        sampler = Observer(client(lab), CLIENT_IP, ips, every=0.05, window=0.04, duration=30)
+        for node in NODES:
+            lab.signal_speaker(node, signal.SIGKILL)
+        for node in NODES:
+            lab.processes.pop(f"speaker {node}").wait(5)
+        time.sleep(1.0)  # every peer is dead to nobody: a fresh cluster
+        for node in NODES:
+            lab.start_speaker(node)
+        after = settled(lab, ips)
+        lines = sampler.stop()
+        assert all(s.split == 0 for s in summarise(lines).values()), (attempt, summarise(lines))
+        assert after == owners
+
+
+def test_a_skewed_wall_clock_changes_nothing(lab: Lab):
+    faketime = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+    if not faketime.exists():
+        pytest.skip("libfaketime is not installed (bin/system-packages installs it)")
+    ips = addresses(lab)
+    owners = settled(lab, ips)
+    skewed = node_of(lab, owners[ips[0]])
+    sampler = Observer(client(lab), CLIENT_IP, ips, every=0.25, duration=60)
+    environ = {"LD_PRELOAD": str(faketime), "FAKETIME": "+1h",
+               "FAKETIME_DONT_FAKE_MONOTONIC": "1"}  # fmt: skip
+    old = dict(os.environ)
+    os.environ.update(environ)
+    try:
+        lab.restart_speaker(skewed)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    lab.wait_speaker(skewed)
+    time.sleep(3.0)
+    assert settled(lab, ips) == owners
+    lines = sampler.stop()
+    assert all(s.split == 0 for s in summarise(lines).values())
+
+
+def test_no_speaker_died_along_the_way(lab: Lab):
+    assert speakers_alive(lab) == dict.fromkeys(NODES)
