@@ -5,6 +5,9 @@ kubectl; node namespaces and a client namespace on one bridge; Nodes and Endpoin
 registered; the controller, and one speaker inside each node namespace; then a table of every
 Service (address, pool, announcing node, the MAC the client's own kernel resolved) and a live
 failover when the announcing speaker stops. Everything is removed on exit unless `--keep`.
+The API server is a child process (served in every node namespace at 127.0.0.1:6443), so the
+chaos controls can freeze it or take it dark; they and `link` act only on what the lab made,
+processes by PID.
 """
 
 import contextlib
@@ -23,8 +26,7 @@ from typing import Any
 import yaml
 
 from lab.apiserver.kubeconfig import write_kubeconfig
-from lab.apiserver.runner import ApiServerThread
-from lab.netns import listening_socket
+from lab.apiserver.process import ApiServerProcess
 from lab.network import Network, exec_in, ip_command
 from lab.workloads import endpoint_slices, node_object
 
@@ -54,9 +56,10 @@ class Lab:
         self.examples = examples
         self.say = say
         self.workdir = Path(tempfile.mkdtemp(prefix="metalpool-lab-"))
-        self.server = ApiServerThread()
+        self.server = ApiServerProcess(log=self.workdir / "apiserver.log")
         self.network: Network | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.speaker_flags: dict[str, tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -70,16 +73,10 @@ class Lab:
 
     def __exit__(self, *_: object) -> None:
         for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            _terminate(process)
+        self.server.stop()
         if self.network is not None:
             self.network.close()
-        self.server.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------ building
@@ -110,7 +107,7 @@ class Lab:
         self.network = Network()
         for i, node in enumerate(self.node_names):
             host = self.network.add_host(node, f"192.0.2.{i + 1}/24", f"2001:db8:0:1::{i + 1}/64")
-            self.server.serve_on(listening_socket(host.namespace, port=API_PORT_IN_NODES))
+            self.server.serve_netns(host.namespace, API_PORT_IN_NODES)
         self.network.add_host("client", *CLIENT)
         self.apply([node_object(n, f"192.0.2.{i + 1}") for i, n in enumerate(self.node_names)])
 
@@ -131,6 +128,7 @@ class Lab:
     def start_speaker(self, node: str, *flags: str) -> None:
         """A speaker inside `node`'s namespace (extra `flags` such as --lease-duration)."""
         assert self.network is not None  # noqa: S101 - built first
+        self.speaker_flags[node] = flags
         argv = exec_in(
             self.network.hosts[node].namespace,
             sys.executable, "-m", "speaker", "--node-name", node,
@@ -148,6 +146,47 @@ class Lab:
                 if self.kubectl("get", "lease", lease, "-n", "metallb-system", "-o", query) == node:
                     return
             time.sleep(0.2)
+
+    # ------------------------------------------------------------------ chaos
+
+    def freeze_api(self) -> None:
+        """SIGSTOP the API server: connections accepted, never answered (lab kubectl hangs)."""
+        self.server.freeze()
+
+    def thaw_api(self) -> None:
+        """SIGCONT the API server: it answers again, what it accepted meanwhile included."""
+        self.server.thaw()
+
+    def stop_api(self) -> None:
+        """An API outage: connections refused, open ones and watches closed; objects kept."""
+        self.server.go_dark()
+
+    def start_api(self) -> None:
+        """End the outage: the same host port (kubeconfigs hold) and 127.0.0.1:6443 in nodes."""
+        self.server.serve()
+
+    def link(self, node: str, *, up: bool) -> None:
+        """Take `node`'s LAN link down or up at the switch; its API path (loopback) stays."""
+        assert self.network is not None  # noqa: S101 - wired first
+        self.network.set_link(node, up=up)
+
+    def speaker_pid(self, node: str) -> int:
+        """The PID of the speaker the lab started in `node` (KeyError when there is none)."""
+        return self.processes[f"speaker {node}"].pid
+
+    def signal_speaker(self, node: str, sig: int) -> int:
+        """Send `sig` to `node`'s speaker (SIGSTOP, SIGCONT, SIGKILL…); the PID signalled."""
+        process = self.processes[f"speaker {node}"]
+        process.send_signal(sig)
+        return process.pid
+
+    def restart_speaker(self, node: str, *flags: str) -> int:
+        """SIGTERM `node`'s speaker, wait, start it again; same flags unless given. New PID."""
+        old = self.processes.pop(f"speaker {node}", None)
+        if old is not None:
+            _terminate(old)
+        self.start_speaker(node, *(flags or self.speaker_flags.get(node, ())))
+        return self.speaker_pid(node)
 
     # ------------------------------------------------------------------ observing
 
@@ -301,6 +340,18 @@ class Lab:
                 exec_in(self.network.hosts["client"].namespace, sys.executable, "-c", code),
                 capture_output=True, timeout=5, check=False,
             )  # fmt: skip
+
+
+def _terminate(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGTERM (and SIGCONT, should it be stopped), then SIGKILL if it outlives `timeout`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGCONT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def preflight() -> str | None:

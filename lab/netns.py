@@ -3,8 +3,9 @@
 Shell. Linux keeps the network namespace per thread, and a socket belongs for life to the
 namespace it was created in. So a short-lived thread enters a namespace (setns), opens and
 binds a listening socket there, and exits; the socket keeps serving that namespace from
-any thread. This is how the lab's API server is reachable at 127.0.0.1 inside every node
-namespace without a single interface added to the host.
+any thread. This is how the lab's API server process (`serve-netns`, `lab.apiserver.process`)
+is reachable at 127.0.0.1 inside every node namespace without a single interface added to the
+host; after an outage it opens a fresh one the same way.
 """
 
 import ctypes

@@ -47,6 +47,11 @@ def exec_in(namespace: str, *argv: str) -> list[str]:
     return [ip_command(), "netns", "exec", namespace, *argv]
 
 
+def port_name(role: str) -> str:
+    """The name of `role`'s bridge port in the switch namespace (a veth's peer, ≤ 15 chars)."""
+    return f"p-{role}"[:15]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Host:
     """A namespace on the bridge: its name, interface, MAC and addresses."""
@@ -74,7 +79,7 @@ class Network:
     def add_host(self, role: str, *addresses: str) -> Host:
         """A namespace `role` with `eth0` on the bridge, holding `addresses` (CIDRs)."""
         namespace = self._namespace(role)
-        port = f"p-{role}"[:15]
+        port = port_name(role)
         ip("link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", self.switch,
            namespace=namespace)  # fmt: skip
         ip("link", "set", port, "master", BRIDGE, namespace=self.switch)
@@ -93,6 +98,13 @@ class Network:
         )
         self.hosts[role] = host
         return host
+
+    def set_link(self, role: str, *, up: bool) -> None:
+        """Set `role`'s port on the bridge up or down, as plugging or pulling its LAN cable would.
+
+        Only the switch side changes: `role`'s own loopback (its API path) is untouched.
+        """
+        ip("link", "set", port_name(role), "up" if up else "down", namespace=self.switch)
 
     def neighbour(self, role: str, address: str) -> tuple[str, str | None]:
         """(state, MAC) of `role`'s kernel neighbour entry for `address`."""

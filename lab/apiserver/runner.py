@@ -1,5 +1,7 @@
 """Running the API server: in the caller's event loop, or in a thread of its own.
 
+(`python -m lab.apiserver` runs it as a process; `lab.apiserver.process` drives that one.)
+
 In async code:
 
     async with ApiServer() as server:          # port 0: a free port on 127.0.0.1
@@ -13,7 +15,10 @@ From synchronous code (pytest fixtures, kopf's KopfRunner, kubectl subprocesses)
         server.call(lambda: server.cluster.store.compact())   # run code in the server's loop
 
 The cluster state belongs to the server's loop: touch `server.cluster` only through `call()`
-when the server runs in a thread. `faults` is thread-safe.
+when the server runs in a thread. `faults` is thread-safe. An outage (`go_dark`, then
+`serve_again`) closes every listener and connection but keeps the cluster, as a restarting
+kube-apiserver keeps etcd; it listens again on the same port and on fresh sockets from the
+openers given to `serve_with`.
 """
 
 import asyncio
@@ -48,24 +53,34 @@ class ApiServer:
         self.faults = Faults()
         self.requests: deque[RequestRecord] = deque(maxlen=JOURNAL_SIZE)
         self._runner: web.AppRunner | None = None
+        self._openers: list[Callable[[], socket.socket]] = []
 
     @property
     def url(self) -> str:
         """The base URL clients use: `http://127.0.0.1:PORT`."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def is_serving(self) -> bool:
+        """Whether it listens (started, and not dark)."""
+        return self._runner is not None
+
     async def start(self) -> None:
         """Bind and serve; `port` becomes the real port when it was 0."""
         self.faults.attach(asyncio.get_running_loop())
         app = build_app(ServerState(self.cluster, self.faults, self.requests))
         # handler_cancellation ends a watch handler when its client disconnects.
-        self._runner = web.AppRunner(
+        runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
         )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])  # the real port when 0 was asked
         logger.info("API server listening on %s", self.url)
 
     async def serve_on(self, sock: socket.socket) -> None:
@@ -73,6 +88,28 @@ class ApiServer:
         if self._runner is None:
             raise RuntimeError("start the server first")
         await web.SockSite(self._runner, sock).start()
+
+    async def serve_with(self, opener: Callable[[], socket.socket]) -> None:
+        """Also serve on a listening socket from `opener`: one now, a fresh one after an outage.
+
+        While dark, `opener` is only remembered; `serve_again` calls it.
+        """
+        self._openers.append(opener)
+        if self.is_serving:
+            await self.serve_on(opener())
+
+    async def go_dark(self) -> None:
+        """An outage: stop listening, end every watch, close every connection; keep the cluster."""
+        await self.stop()
+        logger.info("API server dark: no listener, no connection")
+
+    async def serve_again(self) -> None:
+        """End an outage: listen on the same port, and on a fresh socket from every opener."""
+        if self.is_serving:
+            return
+        await self.start()
+        for opener in self._openers:
+            await self.serve_on(opener())
 
     async def stop(self) -> None:
         """End all watches and stop serving."""
