@@ -2,10 +2,12 @@
 
 Configuration comes from KUBECONFIG (or ~/.kube/config), else the in-cluster service account.
 Only the replica that holds the Lease allocates; the others stand by, alive but not ready.
+Every replica, leading or not, makes sure the speakers' memberlist Secret exists.
 """
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -14,7 +16,7 @@ import sys
 
 import kopf
 
-from controller import handlers, metrics
+from controller import handlers, memberlist, metrics
 from controller.worker import Reconciler
 from k8s import operator, probes
 from k8s.api import Api, load_config
@@ -50,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> int:
     """Stand by until the Lease is ours, then reconcile until stopped or the Lease is lost."""
-    api = Api(load_config())
+    api_client = load_config()
+    api = Api(api_client)
     metrics.serve(args.metrics_port)
     leadership = LeaseHolder(
         api,
@@ -78,10 +81,18 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    # Apart from leadership and never in its way: a failure is retried in the background.
+    secret = asyncio.create_task(
+        memberlist.provide_memberlist(memberlist.Secrets(api_client), args.namespace),
+        name="memberlist",
+    )
     try:
         return await _lead(api, leadership, reconciler, stopping)
     finally:
         await leadership.release()
+        secret.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await secret
         if runner is not None:
             await runner.cleanup()
 
@@ -96,6 +107,7 @@ async def _lead(
     if not acquiring.done():
         acquiring.cancel()
         return 0
+    acquiring.result()  # a failure to acquire is raised here: it must never lead to leading
     # Every Service is known before any decision: the store of record is read in full first.
     reconciler.services.load(await api.list_services())
     registry = kopf.OperatorRegistry()

@@ -4,12 +4,16 @@
 client in network namespaces, the controller and a speaker per node — prints which node answers
 for each Service's address and the MAC the client resolved, stops an announcing speaker to show
 a failover, and cleans up (`--keep` leaves it running until Ctrl-C). Needs root.
+`metalpool-lab chaos [--scenario NAME|all] [--seconds N]` builds the same lab, then breaks one
+thing at a time (the API server, a speaker, a link) while the client asks who answers every IPv4
+address, and prints a timeline, the outage per address, split samples and a verdict per scenario.
 `metalpool-lab plan [folder]` only runs the allocator over manifests: no root, no network.
 """
 
 import argparse
 import contextlib
 import dataclasses
+import shutil
 import signal
 import sys
 import threading
@@ -17,8 +21,33 @@ from pathlib import Path
 
 from lab.demo import Lab, Row, preflight
 from lab.preview import load_manifests, preview, render
+from lab.scenarios import SCENARIOS, Timing, run_scenarios
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
+MAX_SECONDS = 540.0  # the client's probes end by themselves after 600 s
+CHAOS_HELP = """\
+Build the lab (as `metalpool-lab` does), then per scenario: settle, start watching from the
+client (one ARP request per IPv4 address every 0.5 s; every 10 ms for the first address when
+it should move), break one thing, heal it, watch a few seconds more, and print:
+
+  a timeline per address (one column per 0.5 s: the digit of the node answering, '.' for
+  nobody, 'X' for two or more), the longest outage and the split samples per address, each
+  move of the first address (gap: nobody answered; overlap: both did) and a verdict.
+
+scenarios:
+  api-freeze       SIGSTOP the API server for --seconds, then SIGCONT: nothing may move
+  api-outage       the API server refuses connections for --seconds: nothing may move
+  crash            SIGKILL the speaker answering the first address; start it again 3 s later
+  freeze           SIGSTOP that speaker for 3 s, then SIGCONT
+  link-down        take that node's link down for 5 s, then up
+  rolling-restart  restart every speaker in turn, waiting for each to be live
+
+verdict: OK when no sample had two answerers, every address ends with one, and: api-* — nothing
+moved, never unanswered; crash, freeze, link-down — outages <= 1.0 s, the first move (failover)
+has a gap <= 1 s and no overlap; rolling-restart — outages <= 0.5 s; any later move (a hand-off)
+has a gap <= 100 ms and an overlap <= 50 ms. Exit status 0 when every verdict is OK, else 1.
+Needs root.
+"""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,14 +62,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     plan = commands.add_parser("plan", help="show which Service gets which IP from which pool")
     plan.add_argument("folder", nargs="?", type=Path, default=EXAMPLES, help="manifests to read")
     plan.add_argument("--namespace", default="metallb-system", help="where pools live")
+    chaos = add_chaos(commands)
     for command in (parser, up):
         command.add_argument("--keep", action="store_true", help="leave the lab running")
+    for command in (parser, up, chaos):
         command.add_argument("--nodes", type=int, default=3, help="node namespaces (2 to 9)")
         command.add_argument("--examples", type=Path, default=EXAMPLES, help="workloads to apply")
     args = parser.parse_args(argv)
     if args.command != "plan" and not 2 <= args.nodes <= 9:  # noqa: PLR2004 - documented range
         parser.error("--nodes must be between 2 and 9")
+    if args.command == "chaos" and not 1 <= args.seconds <= MAX_SECONDS:
+        parser.error(f"--seconds must be between 1 and {MAX_SECONDS:g}")
     return args
+
+
+def add_chaos(
+    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> argparse.ArgumentParser:
+    """The `chaos` subcommand and its options."""
+    chaos = commands.add_parser(
+        "chaos",
+        help="break things in the lab and show what the client saw",
+        description=CHAOS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chaos.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all",
+                       help="what to break (default: all, in turn in one lab)")  # fmt: skip
+    chaos.add_argument("--seconds", type=float, default=Timing().api,
+                       help="how long api-freeze and api-outage stall the API server "
+                            "(default: %(default)g; issue 8's tests use 60)")  # fmt: skip
+    chaos.add_argument("--logs", type=Path, help="copy the processes' logs here before cleaning up")
+    return chaos
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -76,6 +128,25 @@ def run_lab(args: argparse.Namespace) -> int:
             wait_for_interrupt()
     print("cleaned up: processes stopped, namespaces deleted")
     return 0
+
+
+def run_chaos(args: argparse.Namespace) -> int:
+    """Build the lab, run the scenarios asked for, clean up."""
+    problem = preflight()
+    if problem:
+        print(f"metalpool-lab: {problem}", file=sys.stderr)
+        return 2
+    names = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    with Lab(nodes=args.nodes, examples=args.examples) as lab:
+        lab.build()
+        try:
+            ok = run_scenarios(lab, names, timing=Timing(api=args.seconds), say=print)
+        finally:
+            if args.logs is not None:
+                shutil.copytree(lab.workdir, args.logs, dirs_exist_ok=True)
+                print(f"logs copied to {args.logs}")
+    print("cleaned up: processes stopped, namespaces deleted")
+    return 0 if ok else 1
 
 
 def print_table(rows: list[Row]) -> None:
@@ -115,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plan":
         return run_plan(args)
     try:
-        return run_lab(args)
+        return run_chaos(args) if args.command == "chaos" else run_lab(args)
     except KeyboardInterrupt:
         print("\ninterrupted: cleaned up", file=sys.stderr)
         return 130

@@ -1,13 +1,16 @@
-"""coordination.k8s.io Leases: who holds one, until when, and what to write to take or keep it.
+"""coordination.k8s.io Leases: who holds one, whether it may be taken, and what to write to take it.
 
 Pure. Both programs use Leases: the controller to have one active allocator, each speaker to say
-it is alive. A Lease is held while `renewTime + leaseDurationSeconds` is in the future; a
-released Lease has no holder. Times are UTC datetimes inside, RFC 3339 MicroTime on the wire.
+it is alive. A released Lease has no holder. Whether a held Lease has run out is judged by the
+reader's own monotonic clock, never by comparing `renewTime` with its wall clock (clocks differ
+between nodes): an `Observation` records when this process first saw the Lease in its current
+state, and the Lease is up for grabs once that state has stood for `leaseDurationSeconds`.
+Times written are UTC datetimes inside, RFC 3339 MicroTime on the wire.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 MICRO_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -27,20 +30,20 @@ class LeaseState:
     transitions: int = 0
     resource_version: str = ""
 
-    def expires(self) -> datetime | None:
-        """When the holder's claim runs out (None when nobody holds it)."""
-        if not self.holder or self.renewed is None:
-            return None
-        return self.renewed + timedelta(seconds=self.duration)
 
-    def is_held(self, now: datetime) -> bool:
-        """Whether someone holds the Lease at `now`."""
-        expires = self.expires()
-        return expires is not None and expires > now
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """A Lease as this process last saw it, and since when (its own monotonic clock) unchanged.
 
-    def is_held_by(self, who: str, now: datetime) -> bool:
-        """Whether `who` holds the Lease at `now`."""
-        return self.holder == who and self.is_held(now)
+    `holder`, `renewed` and `resource_version` identify the state; `since` is when this state
+    was first seen. An absent Lease is observed as one without a holder.
+    """
+
+    holder: str | None = None
+    renewed: datetime | None = None
+    resource_version: str = ""
+    duration: float = 0.0  # the Lease's own leaseDurationSeconds (0 when it sets none)
+    since: float
 
 
 def parse_time(raw: object) -> datetime | None:
@@ -82,23 +85,54 @@ def parse_lease(obj: Mapping[str, Any]) -> LeaseState:
     )
 
 
+def observe(seen: Observation | None, lease: LeaseState | None, now: float) -> Observation:
+    """Fold a freshly read Lease (None: there is none) into what was seen before, at `now`.
+
+    The same (holder, renewTime, resourceVersion) as before keeps the time it was first seen;
+    any change, and the first sight, starts the clock again at `now` (monotonic seconds).
+    """
+    state = (lease.holder, lease.renewed, lease.resource_version) if lease else (None, None, "")
+    if seen is not None and (seen.holder, seen.renewed, seen.resource_version) == state:
+        return seen
+    holder, renewed, version = state
+    duration = lease.duration if lease else 0.0
+    return Observation(
+        holder=holder, renewed=renewed, resource_version=version, duration=duration, since=now
+    )
+
+
+def is_claimable(seen: Observation, me: str, now: float, fallback: float) -> bool:
+    """Whether `me` may take or renew the Lease seen in `seen`, at monotonic time `now`.
+
+    Yes when nobody holds it (released or absent), when `me` holds it, or when it has stood
+    unchanged for its `leaseDurationSeconds` (`fallback` when it sets none) by this process's
+    own clock. `renewTime` is never compared with a local clock: a peer's clock may be hours
+    off. As client-go's k8s.io/client-go/tools/leaderelection/leaderelection.go does
+    (`observedTime` + LeaseDuration, `isLeaseValid`), a first sight waits a whole duration.
+    """
+    if not seen.holder or seen.holder == me:
+        return True
+    duration = seen.duration if seen.duration > 0 else fallback
+    return now - seen.since >= duration
+
+
 def claim_spec(
     current: LeaseState | None, me: str, now: datetime, duration: float
-) -> dict[str, Any] | None:
-    """The Lease `spec` that takes or renews the Lease for `me`, or None while another holds it.
+) -> dict[str, Any]:
+    """The Lease `spec` that takes (or, when `me` holds it, renews) the Lease for `me`.
 
-    Durations on the wire are whole seconds (the API's type), rounded up so a holder never
-    looks expired earlier than it meant to.
+    Whether it may be taken is `is_claimable`'s decision; `now` is only written. A renewal keeps
+    acquireTime and leaseTransitions; a takeover counts one more transition. Durations on the
+    wire are whole seconds (the API's type), rounded up so a holder never looks expired earlier
+    than it meant to.
     """
-    if current is not None and current.is_held(now) and current.holder != me:
-        return None
-    keeps = current is not None and current.holder == me and current.is_held(now)
-    acquired = current.acquired if keeps and current and current.acquired else now
+    keeps = current is not None and current.holder == me
+    acquired = current.acquired if current is not None and keeps else None
     transitions = current.transitions if current else 0
     return {
         "holderIdentity": me,
         "leaseDurationSeconds": max(1, -(-int(duration * 1000) // 1000)),
-        "acquireTime": format_time(acquired),
+        "acquireTime": format_time(acquired or now),
         "renewTime": format_time(now),
         "leaseTransitions": transitions if keeps or current is None else transitions + 1,
     }

@@ -36,3 +36,10 @@ EVENT_ADDITIONAL_ASSIGN_FAILED: Final = "AdditionalAssignFailed"
 EVENT_DEPRECATED_ANNOTATION: Final = "deprecatedAnnotation"
 EVENT_NOT_ENOUGH_CLUSTER_IPS: Final = "not enough clusterips"
 EVENT_NO_CLUSTER_IPS_FAMILY: Final = "noclusterIPsIPFamily"
+
+# The Secret whose key authenticates the speakers' LAN heartbeats: MetalLB's own names, so a
+# Secret MetalLB left behind is used as it is.
+MEMBERLIST_SECRET: Final = "memberlist"  # noqa: S105 - a Secret's name, not a password
+MEMBERLIST_KEY: Final = "secretkey"
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "metalpool"

@@ -74,6 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=HEARTBEAT_HOLD,
         help="seconds of silence after which peers count this speaker dead",
     )
+    parser.add_argument(
+        "--memberlist-secret",
+        default=names.MEMBERLIST_SECRET,
+        help="the Secret (in --namespace) whose data.secretkey signs LAN heartbeats",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     if not args.node_name:
@@ -130,7 +135,8 @@ async def run(args: argparse.Namespace) -> int:
 
     membership.attach(wake)
     keyring = asyncio.create_task(
-        KeyRing(api_client, args.namespace, membership.set_keys).run(), name="keys"
+        KeyRing(api_client, args.namespace, membership.set_keys, args.memberlist_secret).run(),
+        name="keys",
     )
     peers = PeerLeases(api_client, args.namespace, speaker.peer_seen, speaker.peers_listed)
     peers.start()

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from speaker.cluster.announcements import (
     plan,
 )
 from speaker.cluster.inputs import parse_service_ips, parse_slice
+from speaker.cluster.l2status import Existing
 from speaker.cluster.nodes import EndpointSlice, collect_endpoints
 from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, Step, decide
 from speaker.membership.heartbeats import Heartbeats, View
@@ -48,6 +49,7 @@ from speaker.wire.interfaces import Selection
 logger = logging.getLogger(__name__)
 Index = Mapping[Any, Any]
 LEASE_RETRY = 5.0  # seconds between attempts to take our own Lease while the API is away
+CUT_OFF_POLL = 0.5  # seconds between checks whether we lost every link
 
 
 class Owner(Protocol):
@@ -58,7 +60,7 @@ class Owner(Protocol):
         ips: Mapping[IPAddress, frozenset[str] | None],
         *,
         epoch: int | None = None,
-        after: Iterable[bytes] = (),
+        after: Iterable[Callable[[], Iterable[bytes]]] = (),
     ) -> None:
         """Replace the owned table (gained IPs are announced at once; `after` sent once applied)."""
 
@@ -113,6 +115,7 @@ class Speaker:
         self._states: dict[str, State] = {}
         self._candidates: frozenset[str] = frozenset()
         self._epoch = 0
+        self._settles_at: float | None = None
         self._peers_listed = False
         self.synced = False
 
@@ -148,22 +151,43 @@ class Speaker:
     async def withdraw_all(self) -> None:
         """Stop answering for everything, then say goodbye on the LAN (graceful stop)."""
         goodbye = self.membership.goodbye()
-        self._owner.set_owned({}, after=[goodbye] if goodbye else [])
+        self._owner.set_owned({}, after=[goodbye])
         self._apply_metrics(self._current, frozenset())
         self._current = frozenset()
 
     # ------------------------------------------------------------------ loops
 
     async def _keep_alive(self) -> None:
+        """Hold our Lease, except while cut off from every link (we could not answer anyway).
+
+        Peers that heard us on the LAN read a renewal after our silence as "running, just
+        not heard here" (membership.table): a node without links must not look like that.
+        """
         while True:
+            if self.membership.is_cut_off(time.monotonic()):
+                await asyncio.sleep(CUT_OFF_POLL)
+                continue
+            keeper = asyncio.create_task(self._hold_lease(), name="lease-holder")
             try:
-                await self._lease.acquire()
-                await self._lease.keep()
-            except LeaseLost as lost:
-                logger.warning("%s; peers that cannot hear us on the LAN count us dead", lost)
-            except ApiError as error:
-                logger.warning("cannot hold our Lease (%s); announcing goes on", error)
-                await asyncio.sleep(LEASE_RETRY)
+                while not keeper.done() and not self.membership.is_cut_off(time.monotonic()):
+                    await asyncio.wait({keeper}, timeout=CUT_OFF_POLL)
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+            if not keeper.cancelled() and keeper.exception() is None:
+                continue
+            logger.warning("isolated (a stall, or no carrier on any link): Lease renewals paused")
+
+    async def _hold_lease(self) -> None:
+        try:
+            await self._lease.acquire()
+            await self._lease.keep()
+        except LeaseLost as lost:
+            logger.warning("%s; peers that cannot hear us on the LAN count us dead", lost)
+        except ApiError as error:
+            logger.warning("cannot hold our Lease (%s); announcing goes on", error)
+            await asyncio.sleep(LEASE_RETRY)
 
     async def _work(self) -> None:
         while True:
@@ -174,7 +198,7 @@ class Speaker:
 
     async def _wait(self) -> None:
         now = time.monotonic()
-        times = [self.membership.next_change(now)]
+        times = [self.membership.next_change(now), self._settles_at]
         times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
         due = min((t for t in times if t is not None), default=None)
         timeout = None if due is None else max(0.0, due - now) + 0.001
@@ -203,18 +227,21 @@ class Speaker:
                 winners=winners,
                 owned=frozenset(a.ip for a in self._current),
                 claimants=view.claimants,
+                firm=self._lease_claims(view),
                 handed=self.membership.take_handed(),
                 waiting=self._waiting,
                 previous=self._previous,
                 cause_of_absence=lambda node: _absence(view, node),
                 now=now,
+                settled=view.settled,
             )
         )
         mine = frozenset(
             a for a in announcements_for(self._node, snapshot, planned) if a.ip in step.owned
         )
         handoffs = self.membership.handoffs(step.released)
-        self._owner.set_owned({a.ip: a.interfaces for a in mine}, epoch=view.epoch, after=handoffs)
+        owned = {a.ip: a.interfaces for a in mine}
+        self._owner.set_owned(owned, epoch=view.epoch, after=[handoffs] if step.released else [])
         if step.reassert:
             self._owner.announce(step.reassert)
         self._report_moves(step, mine, view, now)
@@ -224,6 +251,7 @@ class Speaker:
         self._waiting = dict(step.waiting)
         self._previous.update(winners)
         self._candidates = snapshot.live
+        self._settles_at = None if view.settled else view.settles_at
         self.synced = True
         self._post_assigned(gained)
         self._post_missing_interfaces(a for a in mine if a.ip in step.taken)
@@ -362,6 +390,22 @@ class Speaker:
                         message=message,
                     )
                 )
+
+    def _lease_claims(self, view: View) -> Callable[[IPAddress], frozenset[str]]:
+        """What live peers judged by their Leases announce, by their ServiceL2Statuses."""
+        peers = {
+            node
+            for node, mode in view.modes.items()
+            if mode is Mode.LEASE and view.states.get(node) is State.READY
+        }
+        claims: dict[IPAddress, set[str]] = {}
+        if peers:
+            ips = {held.service.key: held.ingress for held in self.services.values()}
+            for status in self._existing_statuses():
+                if isinstance(status, Existing) and status.node in peers:
+                    for ip in ips.get(status.service, ()):
+                        claims.setdefault(ip, set()).add(status.node)
+        return lambda ip: frozenset(claims.get(ip, ()))
 
     def _existing_statuses(self) -> list[Any]:
         return [] if self._views is None else _values(self._views.l2s)

@@ -6,9 +6,12 @@ the move may happen. The rule of each node, for each IP:
 - it owns the IP and another node won: stop answering, then hand the IP to the winner (the
   shell sends the hand-off only after the responder has stopped answering);
 - it won and does not own the IP: take it (answer, gratuitous burst) when it was handed over,
-  or when no live peer's heartbeat claims it (a crashed owner claims nothing: it is not live);
-  otherwise wait for the hand-off — at most `takeover_timeout`, for the claim may be a Bloom
-  false positive;
+  or when no live peer's heartbeat claims it (a crashed owner claims nothing: it is not live)
+  and its own READY heartbeat left an interval ago (`settled`: a peer turning ready at the
+  same moment has heard of it); otherwise wait for the hand-off — at most `takeover_timeout`,
+  for the claim may be a Bloom false positive;
+- a peer judged by its Lease (never heard here) claims what its ServiceL2Status says it
+  announces: the winner waits, without a timeout, until that status goes (`firm`);
 - it won and owns the IP: keep it; announce again when a hand-off for it arrives anyway (a peer
   that answered it by mistake — after losing our heartbeats — has just stopped).
 
@@ -56,11 +59,13 @@ class Situation:
     winners: Mapping[IPAddress, str | None]  # every IP of the plan → its elected node
     owned: frozenset[IPAddress]  # what the responder answers now
     claimants: Callable[[IPAddress], frozenset[str]]  # live peers whose heartbeat claims the IP
+    firm: Callable[[IPAddress], frozenset[str]] = lambda _: frozenset()  # see `_may_take`
     handed: frozenset[IPAddress]  # IPs handed to us since the last step
     waiting: Mapping[IPAddress, float]  # from the previous step
     previous: Mapping[IPAddress, str | None]  # the last known winner of each IP (for causes)
     cause_of_absence: Callable[[str], Cause]  # why a former winner is out (crash, link, leave)
     now: float
+    settled: bool = True  # our READY heartbeat has had an interval to reach every peer
     takeover_timeout: float = TAKEOVER_TIMEOUT
 
 
@@ -101,12 +106,17 @@ def _may_take(s: Situation, ip: IPAddress) -> Cause | None:
     """Why this node may answer `ip` now, or None to wait for the hand-off."""
     if ip in s.handed:
         return Cause.HANDOFF
-    claimed = s.claimants(ip) - {s.me}
-    if not claimed:
-        before = s.previous.get(ip)
-        if before is None or before == s.me:
-            return Cause.START
-        return s.cause_of_absence(before)
-    if s.now - s.waiting.get(ip, s.now) >= s.takeover_timeout:
-        return Cause.TIMEOUT
-    return None
+    if s.firm(ip) - {s.me}:
+        # A live peer judged by its Lease (never heard on the LAN) is said by the API to
+        # announce the IP: no heartbeat will say it stopped, and its hand-off cannot reach us.
+        # Wait, with no timeout, until its ServiceL2Status says otherwise: degraded, not split.
+        return None
+    if s.claimants(ip) - {s.me}:
+        timed_out = s.now - s.waiting.get(ip, s.now) >= s.takeover_timeout
+        return Cause.TIMEOUT if timed_out else None
+    if not s.settled:
+        # Just ready: a peer that turned ready at the same moment may not know of us yet and
+        # take this IP too. One interval on, each has heard the other (or its claims).
+        return None
+    before = s.previous.get(ip)
+    return Cause.START if before in (None, s.me) else s.cause_of_absence(before)

@@ -45,6 +45,8 @@ class View:
     """The membership as one election pass sees it."""
 
     ready: bool  # this speaker may win IPs
+    settled: bool = True  # peers have had an interval to hear that we are ready: see `decide`
+    settles_at: float | None = None  # when `settled` turns true, if it has not yet
     epoch: int  # isolations so far (hand to `Responder.set_owned`)
     candidates: frozenset[str]  # READY peers (not this speaker)
     claims: Mapping[str, bytes] = field(default_factory=dict)  # alive WIRE peers → claim filter
@@ -85,6 +87,8 @@ class Heartbeats:
         self._keys: tuple[bytes, ...] = ()
         self._configured = False
         self._was_ready = False
+        self._ready_announced: float | None = None  # when a READY heartbeat first left
+        self._isolated_at = float("-inf")
         self._listening_until = now + hold + interval
         self._epoch = 0
         self._next_send = now
@@ -127,17 +131,21 @@ class Heartbeats:
             nodes = table.nodes()
             states = {n: table.state(n, now) for n in nodes}
             alive = (State.READY, State.LISTENING)
+            ready = self._is_ready(now)
+            settles_at = self._settles_at()
             return View(
-                ready=self._is_ready(now),
+                ready=ready,
+                settled=ready and (settles_at is not None and now >= settles_at),
+                settles_at=settles_at,
                 epoch=self._epoch,
                 candidates=table.candidates(now),
                 claims={
                     n: table.claims_of(n)
                     for n in nodes
-                    if states[n] in alive and table.mode(n) is Mode.WIRE
+                    if states[n] in alive and table.mode(n, now) is Mode.WIRE
                 },
                 states=states,
-                modes={n: table.mode(n) for n in nodes},
+                modes={n: table.mode(n, now) for n in nodes},
                 lease_fresh=frozenset(n for n in nodes if table.lease_fresh(n, now)),
                 gone_at={n: t for n in nodes if (t := table.gone_at(n)) is not None},
             )
@@ -156,12 +164,20 @@ class Heartbeats:
             handed, self._handed = frozenset(self._handed), set()
         return handed
 
-    def handoffs(self, released: Mapping[IPAddress, str | None]) -> list[bytes]:
-        """Payloads telling each new winner the IPs this speaker has just stopped answering."""
+    def handoffs(self, released: Mapping[IPAddress, str | None]) -> Callable[[], list[bytes]]:
+        """What tells each new winner the IPs this speaker has just stopped answering.
+
+        A builder, called by the responder thread when it sends: sequence numbers are taken at
+        send time, so a heartbeat numbered later can never leave first and make the hand-off
+        look replayed.
+        """
         by_winner: dict[str, list[IPAddress]] = {}
         for ip, winner in released.items():
             if winner is not None:
                 by_winner.setdefault(winner, []).append(ip)
+        return lambda: self._build_handoffs(by_winner)
+
+    def _build_handoffs(self, by_winner: Mapping[str, list[IPAddress]]) -> list[bytes]:
         payloads: list[bytes] = []
         with self._lock:
             if not self._keys:
@@ -180,11 +196,17 @@ class Heartbeats:
                 self.sent["handoff"] += len(parts)
         return payloads
 
-    def goodbye(self) -> bytes | None:
-        """The leaving heartbeat, sent once the responder has stopped answering."""
+    def goodbye(self) -> Callable[[], list[bytes]]:
+        """The leaving heartbeat's builder, for the responder to send once it stopped answering."""
         with self._lock:
             self._configured = False
-            return self._heartbeat(frozenset(), leaving=True)
+
+        def build() -> list[bytes]:
+            with self._lock:
+                payload = self._heartbeat(frozenset(), leaving=True)
+            return [] if payload is None else [payload]
+
+        return build
 
     # ------------------------------------------------------------------ the responder's side
 
@@ -192,9 +214,15 @@ class Heartbeats:
         """When the next heartbeat is due (monotonic)."""
         return self._next_send
 
-    def outgoing(self, owned: frozenset[IPAddress], now: float) -> bytes | None:
-        """The heartbeat due now, claiming the IPs the responder answers for."""
-        if now < self._next_send:
+    def outgoing(
+        self, owned: frozenset[IPAddress], now: float, *, force: bool = False
+    ) -> bytes | None:
+        """The heartbeat due now (or at once, when `force`), claiming what the responder answers.
+
+        The responder forces one whenever its table changed: peers learn our claims within a
+        message delay, not an interval, which is what keeps two new owners from both taking.
+        """
+        if now < self._next_send and not force:
             return None
         # Catch up without a burst after a stall: the next one is an interval from now.
         self._next_send = max(self._next_send + self.interval, now + self.interval / 2)
@@ -230,9 +258,29 @@ class Heartbeats:
         with self._lock:
             self._epoch = epoch
             self._listening_until = now + self.hold + self.interval
+            self._ready_announced = None
+            self._isolated_at = now
         self._notify()
 
+    def is_cut_off(self, now: float) -> bool:
+        """Whether the responder keeps reporting isolation (each heartbeat tick, no carrier)."""
+        with self._lock:
+            return now - self._isolated_at < 3 * self.interval
+
     # ------------------------------------------------------------------ inside the lock
+
+    def _settles_at(self) -> float | None:
+        """When this speaker may take addresses nobody handed over (inside the lock).
+
+        One interval after its first READY heartbeat left: by then every peer has heard it,
+        and it has heard every peer that turned READY before that heartbeat arrived. Without a
+        key nothing is said on the LAN, and there is nothing to wait for.
+        """
+        if not self._keys:
+            return float("-inf")
+        if self._ready_announced is None:
+            return None
+        return self._ready_announced + self.interval
 
     def _is_ready(self, now: float) -> bool:
         # No key: nothing is sent or accepted on the LAN, peers are judged by their Leases.
@@ -259,4 +307,7 @@ class Heartbeats:
             claims=b"" if leaving else self._claims_for[1],
         )
         self.sent["goodbye" if leaving else "heartbeat"] += 1
+        if message.ready and self._ready_announced is None and now is not None:
+            self._ready_announced = now
+            self._notify()  # the worker may take unclaimed addresses one interval from now
         return encode_heartbeat(message, self._keys[0])

@@ -17,11 +17,13 @@ from collections.abc import Callable, Mapping
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from metalpool import names
+
 logger = logging.getLogger(__name__)
 
-SECRET_NAME = "memberlist"  # noqa: S105 - a name, not a password
-SECRET_KEY = "secretkey"  # noqa: S105 - the data key MetalLB uses
-RETRY_EVERY = 5.0
+SECRET_KEY = names.MEMBERLIST_KEY
+RETRY_FIRST = 0.5
+RETRY_MAX = 30.0
 REFRESH_EVERY = 60.0
 NOT_FOUND = 404
 
@@ -34,31 +36,38 @@ class KeyRing:
         api_client: client.ApiClient,
         namespace: str,
         deliver: Callable[[tuple[bytes, ...]], None],
+        secret: str = names.MEMBERLIST_SECRET,
     ) -> None:
         self._api = client.CoreV1Api(api_client)
         self._namespace = namespace
+        self._secret = secret
         self._deliver = deliver
         self._keys: tuple[bytes, ...] = ()
 
     async def run(self) -> None:
         """Keep the keys current until cancelled; API failures keep the last keys (fail-static)."""
+        retry = RETRY_FIRST
         while True:
             key = await self._read()
             if key is not None and (not self._keys or key != self._keys[0]):
                 if self._keys:
                     logger.info("Secret %s changed: new key signs, the old one still verifies",
-                                SECRET_NAME)  # fmt: skip
+                                self._secret)  # fmt: skip
                 else:
                     logger.info("heartbeat key read from Secret %s/%s", self._namespace,
-                                SECRET_NAME)  # fmt: skip
+                                self._secret)  # fmt: skip
                 self._keys = (key, *self._keys[:1])
                 self._deliver(self._keys)
-            await asyncio.sleep(REFRESH_EVERY if self._keys else RETRY_EVERY)
+            if self._keys:
+                await asyncio.sleep(REFRESH_EVERY)
+            else:  # soon at first: the controller creates the Secret as it starts
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, RETRY_MAX)
 
     async def _read(self) -> bytes | None:
         try:
             secret = await asyncio.to_thread(
-                self._api.read_namespaced_secret, SECRET_NAME, self._namespace, _request_timeout=10
+                self._api.read_namespaced_secret, self._secret, self._namespace, _request_timeout=10
             )
         except ApiException as error:
             if error.status == NOT_FOUND and not self._keys:
@@ -66,33 +75,32 @@ class KeyRing:
                     "Secret %s/%s does not exist yet (the controller creates it); peers are "
                     "judged by their Leases until it does",
                     self._namespace,
-                    SECRET_NAME,
+                    self._secret,
                 )
             elif error.status != NOT_FOUND:
-                logger.warning("reading Secret %s: %s", SECRET_NAME, error.reason)
+                logger.warning("reading Secret %s: %s", self._secret, error.reason)
             return None
         except Exception as error:  # noqa: BLE001 - a loop boundary: any failure keeps the keys
-            logger.warning("reading Secret %s failed: %s", SECRET_NAME, error)
+            logger.warning("reading Secret %s failed: %s", self._secret, error)
             return None
-        return _key_of(secret.data or {}, self._namespace)
+        return _key_of(secret.data or {}, f"{self._namespace}/{self._secret}")
 
 
-def _key_of(data: Mapping[str, str | bytes], namespace: str) -> bytes | None:
+def _key_of(data: Mapping[str, str | bytes], where: str) -> bytes | None:
     """The key bytes: the decoded value of `secretkey` (at least 16 bytes)."""
     raw = data.get(SECRET_KEY)
     if not raw:
-        logger.warning("Secret %s/%s has no data.%s", namespace, SECRET_NAME, SECRET_KEY)
+        logger.warning("Secret %s has no data.%s", where, SECRET_KEY)
         return None
     try:
         key = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        logger.warning("Secret %s/%s: data.%s is not base64", namespace, SECRET_NAME, SECRET_KEY)
+        logger.warning("Secret %s: data.%s is not base64", where, SECRET_KEY)
         return None
     if len(key) < 16:  # noqa: PLR2004 - 128 bits, the least an HMAC key should have
         logger.warning(
-            "Secret %s/%s: data.%s is %d bytes; at least 16 are needed",
-            namespace,
-            SECRET_NAME,
+            "Secret %s: data.%s is %d bytes; at least 16 are needed",
+            where,
             SECRET_KEY,
             len(key),
         )

@@ -78,6 +78,8 @@ class LeasePeer:
     holder: str | None
     renewed: object  # the renewTime as read: only compared for change, never with a clock
     seen: float  # monotonic time the current (holder, renewed) was first seen
+    taken: float | None = None  # when it was last seen taken (no holder → a holder): a restart
+    renewals: tuple[float, ...] = ()  # monotonic times of the last few changes seen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,20 +123,28 @@ class PeerTable:
         renewed = lease.renewed if lease is not None else None
         before = self._leases.get(node)
         if before is None or (before.holder, before.renewed) != (holder, renewed):
-            self._leases[node] = LeasePeer(holder=holder, renewed=renewed, seen=now)
+            taken = now if holder and (before is None or not before.holder) else None
+            self._leases[node] = LeasePeer(
+                holder=holder,
+                renewed=renewed,
+                seen=now,
+                taken=taken if taken is not None else (before.taken if before else None),
+                renewals=((*before.renewals, now) if before else (now,))[-3:],
+            )
             if node == self.me and holder == self.me:
                 self._api_confirmed = now
 
     # ------------------------------------------------------------------ judging
 
-    def mode(self, node: str) -> Mode:
-        """WIRE once a peer has been heard on the LAN, LEASE before."""
-        return Mode.WIRE if node in self._wire else Mode.LEASE
+    def mode(self, node: str, now: float) -> Mode:
+        """WIRE once a peer has been heard on the LAN, LEASE before — or once revived."""
+        peer = self._wire.get(node)
+        return Mode.WIRE if peer is not None and not self._revived(peer, now) else Mode.LEASE
 
     def state(self, node: str, now: float) -> State:
         """A peer's state at `now` (a node we know nothing of is DEAD)."""
         peer = self._wire.get(node)
-        if peer is not None:
+        if peer is not None and not self._revived(peer, now):
             return peer.state(now)
         lease = self._leases.get(node)
         if lease is None or not lease.holder:
@@ -168,7 +178,9 @@ class PeerTable:
         times += [
             lease.seen + self.lease_duration
             for node, lease in self._leases.items()
-            if node not in self._wire and lease.holder and lease.seen + self.lease_duration > now
+            if (node not in self._wire or self._revived(self._wire[node], now))
+            and lease.holder
+            and lease.seen + self.lease_duration > now
         ]
         return min(times, default=None)
 
@@ -187,6 +199,24 @@ class PeerTable:
         """Whether `node`'s Lease was renewed within one duration (alive by the API path)."""
         lease = self._leases.get(node)
         return lease is not None and bool(lease.holder) and now < lease.seen + self.lease_duration
+
+    def _revived(self, peer: WirePeer, now: float) -> bool:
+        """A peer gone silent on the LAN that its Lease says is running again, unheard.
+
+        Its Lease was taken again after it left or died (a restart), or renewed twice since
+        (a restart that kept the Lease): its new run cannot be heard here (another key, a
+        filter), so it is judged by its Lease from now on. A speaker that lost its links
+        stops renewing, so a link failure never revives a peer; a crash renews nothing.
+        """
+        if peer.state(now) not in _GONE:
+            return False
+        lease = self._leases.get(peer.node)
+        if lease is None or not lease.holder:
+            return False
+        gone = peer.gone_at()
+        if lease.taken is not None and lease.taken > gone:
+            return True
+        return sum(t > gone for t in lease.renewals) >= 2  # noqa: PLR2004 - one could be late
 
     def _lease_alive(self, lease: LeasePeer, now: float) -> bool:
         deadline = lease.seen + self.lease_duration

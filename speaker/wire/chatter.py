@@ -26,6 +26,7 @@ MIN_FRAME = 60  # Ethernet minimum without the FCS: shorter frames are padded
 DRAIN_LIMIT = 64  # frames per socket per turn, as for ARP and NDP
 
 ErrorSink = Callable[[str, str], None]  # (throttle key, message): the responder logs it
+Payloads = Callable[[], Iterable[bytes]]  # built by the responder thread when it sends them
 
 
 class Chatter(Protocol):
@@ -42,8 +43,10 @@ class Chatter(Protocol):
     def next_due(self) -> float:
         """Monotonic time the next heartbeat is due."""
 
-    def outgoing(self, owned: frozenset[IPAddress], now: float) -> bytes | None:
-        """The heartbeat payload due at `now` (None when not due), claiming `owned`."""
+    def outgoing(
+        self, owned: frozenset[IPAddress], now: float, *, force: bool = False
+    ) -> bytes | None:
+        """The heartbeat due at `now` (None when not due; `force`: now), claiming `owned`."""
 
     def incoming(self, frame: bytes, interface: str, now: float) -> None:
         """A frame of our EtherType arrived on `interface` at `now`."""

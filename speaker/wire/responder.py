@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from ipaddress import IPv6Address
 
 from speaker.wire.answers import Counters, Family, answer
-from speaker.wire.chatter import Chatter, ChatterLinks
+from speaker.wire.chatter import Chatter, ChatterLinks, Payloads
 from speaker.wire.gratuitous import BurstSchedule, build_announcements
 from speaker.wire.interfaces import (
     DEFAULT_EXCLUDES,
@@ -74,7 +74,7 @@ class Responder:
         self._wanted = OwnedTable()  # written by callers under the lock
         self._triggers: list[IPAddress] = []  # likewise
         self._wanted_epoch: int | None = None  # likewise: the isolation the caller had seen
-        self._after: list[bytes] = []  # likewise: chatter payloads to send once applied
+        self._after: list[Payloads] = []  # likewise: chatter messages to send once applied
         self._epoch = 0  # isolations so far (loop stalls, carrier losses)
         self._stall_limit = stall_limit
         self._last_turn = clock()
@@ -117,7 +117,7 @@ class Responder:
         ips: Mapping[IPAddress, Interfaces],
         *,
         epoch: int | None = None,
-        after: Iterable[bytes] = (),
+        after: Iterable[Payloads] = (),
     ) -> None:
         """Replace the owned table: IP → interface names it may be answered on (None = all).
 
@@ -175,11 +175,9 @@ class Responder:
         woken = False
         events = self._poll.poll(self._timeout_ms())
         now = self._clock()
-        if self._stall_limit is not None and now - self._last_turn > self._stall_limit:
-            # Checked before a single queued request is answered: after a freeze our peers
-            # have taken our IPs over, and answering now would make two answerers.
-            self._isolate(f"the responder stalled for {now - self._last_turn:.2f} s", now)
-        self._last_turn = now
+        # Checked before a single queued request is answered: after a freeze our peers have
+        # taken our IPs over, and answering now would make two answerers.
+        self._stalled()
         for fd, _ in events:
             if fd == self._wakeup:
                 _drain_eventfd(fd)
@@ -220,11 +218,27 @@ class Responder:
                 except BlockingIOError:
                     break
                 reply = answer(self._view[:size], family, port.owned, port.mac, self._counters)
-                if reply is not None:
+                if reply is not None and not self._stalled():
                     port.send(family, reply.frame)
                     self._counters.response_sent(reply.ip)
         except OSError as error:
             self._failed(port, family, error)
+
+    def _stalled(self) -> bool:
+        """Whether this thread was frozen since its last look at the clock (then isolate).
+
+        Checked before every reply, not only once per turn: a SIGSTOP can land between the
+        turn's check and a queued request, and the reply would then leave seconds late, after
+        a peer took the address over, and turn a client's entry back to us.
+        """
+        if self._stall_limit is None:
+            return False
+        now = self._clock()
+        stalled = now - self._last_turn > self._stall_limit
+        if stalled:
+            self._isolate(f"the responder stalled for {now - self._last_turn:.2f} s", now)
+        self._last_turn = now
+        return stalled
 
     def _failed(self, port: Port, family: Family, error: OSError) -> None:
         """A send or receive failed: transient errors are logged, others close the port."""
@@ -237,12 +251,13 @@ class Responder:
         self._close(port.name)
         self._delay_retry(port.name, self._clock())
 
-    def _chat(self, now: float) -> None:
+    def _chat(self, now: float, *, force: bool = False) -> None:
         """Send the heartbeat; with no carrier on any link, this node is isolated."""
         assert self._links is not None  # noqa: S101 - only called with a chatter
-        if not self._links.any_carrier():
+        if not force and not self._links.any_carrier():
             self._isolate("no interface has a carrier", now)
-        payload = self._links.chatter.outgoing(frozenset(self._table.entries), now)
+        owned = frozenset(self._table.entries)
+        payload = self._links.chatter.outgoing(owned, now, force=force)
         if payload is not None:
             self._links.send(payload)
 
@@ -253,12 +268,12 @@ class Responder:
         if not self._isolated or self._table.entries:
             logger.warning("%s: answering nothing until the peers are heard again", why)
         self._isolated = True
+        if self._links is not None:  # first, so the heartbeat the table change forces says so
+            self._links.chatter.isolated(why, self._epoch, now)
         with self._lock:
             self._wanted = OwnedTable()
             self._triggers = []
         self._take_changes(now)
-        if self._links is not None:
-            self._links.chatter.isolated(why, self._epoch, now)
 
     def _error(self, key: str, message: str) -> None:
         self._throttle.log(logging.WARNING, key, "%s", message)
@@ -276,17 +291,21 @@ class Responder:
             for ip in table.lost_since(self._table):
                 self._schedule.forget(ip)
                 logger.info("no longer answering for %s", ip)
+            claims_changed = table.entries.keys() != self._table.entries.keys()
             self._table = table
             for port in list(self._ports.values()):
                 self._apply(port)
+            if claims_changed and self._links is not None:
+                self._chat(now, force=True)  # peers learn what we answer now, not in 0.1 s
         for ip in triggers:
             if ip in table.entries:
                 if ip not in self._schedule:
                     logger.info("announcing %s", ip)
                 self._schedule.trigger(ip, now)
         if after and self._links is not None:
-            for payload in after:
-                self._links.send(payload)
+            for build in after:  # built now: numbered in the order they leave
+                for payload in build():
+                    self._links.send(payload)
 
     def _apply(self, port: Port) -> None:
         try:

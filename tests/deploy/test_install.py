@@ -62,6 +62,8 @@ EXPECTED_RBAC: dict[tuple[str, str, str], set[Rule]] = {
         grants("metallb.io", ["ipaddresspools/status"], ["patch"])
         | grants("coordination.k8s.io", ["leases"], ["create"])
         | grants("coordination.k8s.io", ["leases"], ["get", "update"], "metalpool-controller")
+        | grants("", ["secrets"], ["create"])
+        | grants("", ["secrets"], ["get"], "memberlist")
     ),
     ("ClusterRole", "metalpool:speaker", "speaker.yaml"): (
         grants("", ["services", "nodes"], ["list", "watch"])
@@ -78,6 +80,7 @@ EXPECTED_RBAC: dict[tuple[str, str, str], set[Rule]] = {
         | grants("coordination.k8s.io", ["leases"], ["list", "watch"])
         | grants("metallb.io", ["servicel2statuses"], ["create", "delete"])
         | grants("metallb.io", ["servicel2statuses/status"], ["patch"])
+        | grants("", ["secrets"], ["get", "list", "watch"], "memberlist")
     ),
 }
 

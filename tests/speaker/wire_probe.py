@@ -7,6 +7,8 @@
   {"ns": ip, "wait": s, "to_mac": mac|null}  → an NS (to the solicited-node group, or unicast to
       ip at to_mac: a neighbour-unreachability probe); the advertisements seen within s
   {"sniff": s}  → every ARP frame / NA seen on the interface for s, with CLOCK_MONOTONIC times
+  {"membership": s}  → every speaker membership frame (EtherType 0x88B5) seen for s, as hex
+  {"send": hex}  → put one raw Ethernet frame on the wire (a rogue host, a replay)
 Frames are built by `tests.support.frames` (scapy) and dissected with scapy: test code only.
 Every wait is bounded by the command's `wait`, at most MAX_WAIT.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 
+from speaker.membership.messages import ETHERTYPE
 from tests.support.frames import arp_request, neighbor_solicitation
 
 ETH_P_ARP = 0x0806
@@ -139,6 +142,16 @@ class Probe:
                 seen.append({"t": when, **described})
         return {"frames": seen}
 
+    def membership(self, wait: float) -> dict[str, object]:
+        with open_capture(self.iface, ETHERTYPE) as sock:
+            frames = capture(sock, wait)
+        return {"frames": [frame.hex() for _, frame in frames]}
+
+    def send(self, frame: str) -> dict[str, object]:
+        with open_capture(self.iface, ETHERTYPE) as sock:
+            sock.send(bytes.fromhex(frame))
+        return {"ok": True}
+
     def _answers(
         self,
         ethertype: int,
@@ -176,6 +189,10 @@ def main() -> None:
             _say(probe.ns(command["ns"], wait, command.get("to_mac")))
         elif "sniff" in command:
             _say(probe.sniff(float(command["sniff"])))
+        elif "membership" in command:
+            _say(probe.membership(float(command["membership"])))
+        elif "send" in command:
+            _say(probe.send(str(command["send"])))
 
 
 def _say(message: dict[str, object]) -> None:

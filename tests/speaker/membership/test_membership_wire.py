@@ -8,11 +8,15 @@ request per address every 0.5 s (`lab.answerers sample`), who answers; or every 
 address (`dense`) to measure overlaps and gaps. Documentation prefixes only.
 """
 
+import base64
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,16 @@ import pytest
 
 from lab.demo import Lab
 from lab.observers import Observer, moves, summarise
-from tests.support.netns import unavailable_reason
+from speaker.membership.messages import (
+    Handoff,
+    Heartbeat,
+    Rejection,
+    build_frame,
+    decode,
+    encode_handoffs,
+    encode_heartbeat,
+)
+from tests.support.netns import Child, in_namespace, python_in, run, unavailable_reason
 from tests.support.objects import (
     endpoint,
     endpoint_slice_object,
@@ -38,6 +51,7 @@ SERVICES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")
 EXAMPLES = Path(__file__).resolve().parents[3] / "deploy" / "examples"
 CLIENT_IP = "192.0.2.200"
 OUTAGE = 60.0  # issue 8, property 1: "frozen (SIGSTOP) or stopped for 60 s"
+METRICS = ("--metrics-port", "7473")  # each speaker in its own namespace: no clash
 
 
 def service(name: str) -> dict[str, Any]:
@@ -56,15 +70,6 @@ def lab() -> Iterator[Lab]:
     with Lab(nodes=len(NODES), examples=EXAMPLES, say=lambda _: None) as running:
         running.install()
         running.kubectl("create", "namespace", "chaos")
-        running.kubectl(
-            "create",
-            "secret",
-            "generic",
-            "memberlist",
-            "-n",
-            "metallb-system",
-            "--from-literal=secretkey=TEMPORARY-until-the-controller-makes-it",
-        )
         running.wire()
         objects = [
             pool_object("chaos", "192.0.2.60-192.0.2.69", autoAssign=False),
@@ -83,7 +88,7 @@ def lab() -> Iterator[Lab]:
         running.apply(objects)
         running.start_controller()
         for node in NODES:
-            running.start_speaker(node)
+            running.start_speaker(node, *METRICS)
         for node in NODES:
             running.wait_speaker(node)
         yield running
@@ -95,8 +100,8 @@ def lab() -> Iterator[Lab]:
 def addresses(lab: Lab) -> list[str]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = lab.kubectl("get", "svc", "-n", "chaos", "-o",
-                            "jsonpath={.items[*].status.loadBalancer.ingress[*].ip}").split()  # fmt: skip
+        query = "jsonpath={.items[*].status.loadBalancer.ingress[*].ip}"
+        found = lab.kubectl("get", "svc", "-n", "chaos", "-o", query).split()
         if len(found) == len(SERVICES):
             return sorted(found)
         time.sleep(0.2)
@@ -119,7 +124,7 @@ def settled(lab: Lab, ips: list[str], timeout: float = 20.0) -> dict[str, str]:
         if all(s.samples >= 6 and s.split == 0 and s.silent == 0 and len(s.answerers) == 1
                for s in summary.values()):  # fmt: skip
             return {ip: s.answerers[0] for ip, s in summary.items()}
-    raise AssertionError(f"not settled: {summarise(lines)}")
+    raise AssertionError(f"not settled: {lines}")
 
 
 def speakers_alive(lab: Lab) -> dict[str, int | None]:
@@ -199,7 +204,7 @@ def test_a_dead_or_frozen_owner_loses_its_addresses_within_half_a_second(lab: La
             time.sleep(3.0)  # it comes back, listens, and takes its addresses back by hand-off
         else:
             lab.processes.pop(f"speaker {victim}").wait(5)
-            lab.start_speaker(victim)
+            lab.start_speaker(victim, *METRICS)
             lab.wait_speaker(victim)
             time.sleep(3.0)
     dense_lines = probe.stop()
@@ -275,10 +280,11 @@ def test_speakers_starting_together_never_both_answer(lab: Lab):
             lab.processes.pop(f"speaker {node}").wait(5)
         time.sleep(1.0)  # every peer is dead to nobody: a fresh cluster
         for node in NODES:
-            lab.start_speaker(node)
-        after = settled(lab, ips)
+            lab.start_speaker(node, *METRICS)
+        after = settled(lab, ips, timeout=60.0)  # three interpreters start on two cores
         lines = sampler.stop()
-        assert all(s.split == 0 for s in summarise(lines).values()), (attempt, summarise(lines))
+        split = [line for line in lines if any(len(m) > 1 for m in line["answers"].values())]
+        assert not split, (attempt, split)
         assert after == owners
 
 
@@ -304,6 +310,128 @@ def test_a_skewed_wall_clock_changes_nothing(lab: Lab):
     assert settled(lab, ips) == owners
     lines = sampler.stop()
     assert all(s.split == 0 for s in summarise(lines).values())
+
+
+def metrics(lab: Lab, node: str) -> dict[str, float]:
+    """The speaker's /metrics as {series: value} (read from inside its namespace)."""
+    assert lab.network is not None
+    code = (
+        "import urllib.request as u;"
+        "print(u.urlopen('http://127.0.0.1:7473/metrics').read().decode())"
+    )
+    page = run(python_in_namespace(lab.network.hosts[node].namespace, code))
+    values = {}
+    for line in page.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            values[series] = float(value)
+    return values
+
+
+def python_in_namespace(namespace: str, code: str) -> list[str]:
+    return in_namespace(namespace, sys.executable, "-c", code)
+
+
+def rejected(lab: Lab, node: str, reason: str) -> float:
+    return metrics(lab, node)[f'metalpool_speaker_membership_rejected_total{{reason="{reason}"}}']
+
+
+def test_forged_replayed_truncated_and_stale_messages_are_ignored_and_counted(lab: Lab):
+    ips = addresses(lab)
+    owners = settled(lab, ips)
+    assert lab.network is not None
+    probe = Child(python_in(client(lab), "tests.speaker.wire_probe", "--iface", "eth0",
+                            "--ip4", CLIENT_IP, "--ip6", "2001:db8:0:1::200"))  # fmt: skip
+    probe.wait_ready()
+    sampler = Observer(client(lab), CLIENT_IP, ips, every=0.25, duration=60)
+    try:
+        captured = [bytes.fromhex(f) for f in probe.ask({"membership": 0.5})["frames"]]
+        key = _secret_key(lab)
+        by_node: dict[str, list[tuple[Heartbeat, bytes]]] = {}
+        for frame in captured:
+            decoded = decode(frame, [key])
+            assert not isinstance(decoded, Rejection), decoded  # the speakers sign with it
+            message, _ = decoded
+            if isinstance(message, Heartbeat):
+                by_node.setdefault(message.node, []).append((message, frame))
+        assert set(by_node) == set(NODES)
+        victim = node_of(lab, owners[ips[0]])
+        other = next(n for n in NODES if n != victim)
+        watcher = next(n for n in NODES if n not in (victim, other))
+        before = {
+            r: rejected(lab, watcher, r) for r in ("forged", "replayed", "truncated", "stale")
+        }
+        heartbeat, frame = by_node[victim][0]
+        # Replayed: a real heartbeat of the owner, sent again.
+        probe.ask({"send": frame.hex()})
+        # Truncated: the same frame cut inside its header.
+        probe.ask({"send": frame[:30].hex()})
+        # Forged: the owner "leaves" and "hands its address over" — signed with the wrong key.
+        wrong = b"not the cluster's key, not even close"
+        leaving = replace(heartbeat, sequence=heartbeat.sequence + 10**6, leaving=True)
+        handoff = Handoff(node=victim, incarnation=heartbeat.incarnation,
+                          sequence=heartbeat.sequence + 10**6 + 1, to=other,
+                          ips=(ip_address(ips[0]),))  # fmt: skip
+        for payload in (encode_heartbeat(leaving, wrong), *encode_handoffs(handoff, wrong)):
+            probe.ask({"send": build_frame(bytes.fromhex("02005e000099"), payload).hex()})
+        # Stale: the other node restarts (a new incarnation); its old heartbeat comes back.
+        old = by_node[other][-1][1]
+        lab.restart_speaker(other)
+        lab.wait_speaker(other)
+        time.sleep(2.0)
+        probe.ask({"send": old.hex()})
+        time.sleep(1.0)
+        after = {r: rejected(lab, watcher, r) for r in before}
+        assert {r: after[r] - before[r] >= 1 for r in before} == dict.fromkeys(before, True), (
+            before,
+            after,
+        )
+        assert settled(lab, ips) == owners
+    finally:
+        lines = sampler.stop()
+        probe.stop()
+    summary = summarise(lines)
+    assert all(s.split == 0 for s in summary.values()), summary
+
+
+def test_a_peer_never_heard_on_the_lan_is_judged_by_its_lease_and_nothing_splits(lab: Lab):
+    """Property 7: node-3 signs with another key, so nobody hears it and it hears nobody."""
+    ips = addresses(lab)
+    owners = settled(lab, ips)
+    lab.kubectl("create", "secret", "generic", "memberlist-elsewhere", "-n", "metallb-system",
+                "--from-literal=secretkey=another-cluster-entirely-0123456789")  # fmt: skip
+    sampler = Observer(client(lab), CLIENT_IP, ips, every=0.25, duration=120)
+    try:
+        lab.restart_speaker("node-3", *METRICS, "--memberlist-secret", "memberlist-elsewhere")
+        lab.wait_speaker("node-3")
+        time.sleep(3.0)
+        assert settled(lab, ips) == owners  # the same election: every node is still a candidate
+        seen_by_3 = metrics(lab, "node-3")
+        assert seen_by_3['metalpool_speaker_peers{state="ready",mode="lease"}'] == 2
+        assert rejected(lab, "node-3", "forged") > 0
+        seen_by_1 = metrics(lab, "node-1")
+        assert seen_by_1['metalpool_speaker_peers{state="ready",mode="lease"}'] == 1
+        assert seen_by_1['metalpool_speaker_peers{state="ready",mode="wire"}'] == 1
+        lab.freeze_api()  # fail-static in Lease mode too: nobody is declared dead meanwhile
+        try:
+            time.sleep(15.0)
+        finally:
+            lab.thaw_api()
+        time.sleep(2.0)
+        assert settled(lab, ips) == owners
+    finally:
+        lab.restart_speaker("node-3", *METRICS)
+        lab.wait_speaker("node-3")
+        lines = sampler.stop()
+    summary = summarise(lines)
+    assert all(s.split == 0 for s in summary.values()), summary
+    assert settled(lab, ips) == owners
+
+
+def _secret_key(lab: Lab) -> bytes:
+    encoded = lab.kubectl("get", "secret", "memberlist", "-n", "metallb-system", "-o",
+                          "jsonpath={.data.secretkey}")  # fmt: skip
+    return base64.b64decode(encoded)
 
 
 def test_no_speaker_died_along_the_way(lab: Lab):

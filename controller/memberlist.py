@@ -1,0 +1,111 @@
+"""Making sure the memberlist Secret exists: whichever controller replica starts first creates it.
+
+Shell. At start, apart from leadership (a standby may create it as well), read the Secret; when it
+is missing, create it with a fresh random key. An existing Secret, ours or MetalLB's, is never
+changed; a 409 on create means another replica won the race, which is just as good. A failure
+never holds allocation up: it is logged, naming the Secret, and retried every 10 s until the
+Secret exists. Deleting the Secret rotates the key: the next controller start makes a new one.
+"""
+
+import asyncio
+import functools
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from k8s.api import TIMEOUT, ApiError
+from metalpool import names
+from metalpool.secrets import KEY_BYTES, memberlist_secret
+
+logger = logging.getLogger(__name__)
+RETRY_EVERY = 10.0  # seconds between attempts while the Secret cannot be read or created
+
+
+class SecretStore(Protocol):
+    """The two Secret calls this needs."""
+
+    async def exists(self, namespace: str, name: str) -> bool:
+        """Whether the Secret is there; raises `ApiError` when that cannot be told."""
+
+    async def create(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """Create a Secret; raises `ApiError` (409 when it already exists)."""
+
+
+class Secrets:
+    """`SecretStore` through the official client, with `k8s.api`'s error mapping.
+
+    Kept here rather than in k8s/api.py while the controller is the only program that writes a
+    Secret; its calls move there once the speaker reads the same Secret through `Api`.
+    """
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._core = client.CoreV1Api(api_client)
+
+    async def exists(self, namespace: str, name: str) -> bool:
+        """Whether the Secret is there (its content is dropped at once)."""
+        try:
+            await self._call(self._core.read_namespaced_secret, name, namespace)
+        except ApiError as error:
+            if error.is_not_found:
+                return False
+            raise
+        return True
+
+    async def create(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """Create a Secret."""
+        await self._call(self._core.create_namespaced_secret, namespace, body)
+
+    async def _call(self, method: Any, *args: Any) -> None:
+        call = functools.partial(method, *args, _request_timeout=TIMEOUT)
+        try:
+            await asyncio.to_thread(call)
+        except ApiException as error:
+            raise ApiError(error.status or 0, str(error.reason)) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ApiError(0, f"API server unreachable: {error}") from error
+
+
+async def ensure_memberlist(store: SecretStore, namespace: str) -> bool:
+    """Create the memberlist Secret unless it exists; True when this call created it.
+
+    Raises `ApiError` when the Secret could not be read or created (a 409 is not an error).
+    """
+    name = names.MEMBERLIST_SECRET
+    if await store.exists(namespace, name):
+        logger.info("Secret %s/%s exists: kept as it is", namespace, name)
+        return False
+    try:
+        await store.create(namespace, memberlist_secret(namespace, secrets.token_bytes(KEY_BYTES)))
+    except ApiError as error:
+        if not error.is_conflict:
+            raise
+        logger.info("Secret %s/%s was created by another replica first", namespace, name)
+        return False
+    logger.info("created Secret %s/%s with a new speaker key", namespace, name)
+    return True
+
+
+async def provide_memberlist(
+    store: SecretStore, namespace: str, *, every: float = RETRY_EVERY
+) -> None:
+    """Run `ensure_memberlist` until it succeeds, every `every` seconds; never raises ApiError."""
+    while True:
+        try:
+            await ensure_memberlist(store, namespace)
+        except ApiError as error:
+            logger.warning(
+                "could not create Secret %s/%s, which speakers need to authenticate heartbeats"
+                " (retrying in %.0f s): %s",
+                namespace,
+                names.MEMBERLIST_SECRET,
+                every,
+                error,
+            )
+        else:
+            return
+        await asyncio.sleep(every)
