@@ -24,6 +24,7 @@ from metalpool.secrets import KEY_BYTES, memberlist_secret
 
 logger = logging.getLogger(__name__)
 RETRY_EVERY = 10.0  # seconds between attempts while the Secret cannot be read or created
+CHECK_EVERY = 60.0  # seconds between checks once it exists: rotation is delete-and-wait
 
 
 class SecretStore(Protocol):
@@ -91,9 +92,13 @@ async def ensure_memberlist(store: SecretStore, namespace: str) -> bool:
 
 
 async def provide_memberlist(
-    store: SecretStore, namespace: str, *, every: float = RETRY_EVERY
+    store: SecretStore, namespace: str, *, every: float = RETRY_EVERY, watch: float = CHECK_EVERY
 ) -> None:
-    """Run `ensure_memberlist` until it succeeds, every `every` seconds; never raises ApiError."""
+    """Keep the Secret in place; never raises ApiError.
+
+    Retries every `every` seconds until it exists, then checks it every `watch` seconds, so a
+    deleted Secret (a key rotation) comes back without a controller restart.
+    """
     while True:
         try:
             await ensure_memberlist(store, namespace)
@@ -107,5 +112,6 @@ async def provide_memberlist(
                 error,
             )
         else:
-            return
+            await asyncio.sleep(watch)
+            continue
         await asyncio.sleep(every)

@@ -6,8 +6,8 @@ Shell, run inside the client namespace. Two modes, both printing JSON lines on s
   every reply seen within `--window` is collected: {"t": seconds since start, "answers":
   {ip: [MAC, …]}}. Two MACs for one address in one sample is a split brain as a client sees it.
 - `dense`: one request every `--every` seconds (10 ms) for one address, and every reply with
-  the kernel's receive time: {"t": …, "mac": …}. Runs of replies per MAC show when each node
-  answered, so overlaps and gaps can be measured to the probe period.
+  the kernel's receive time and the request it answers: {"t": …, "mac": …, "round": n}. Who
+  answered each request shows overlaps and gaps to the probe period.
 
 It stops after `--duration` seconds or when stdin closes. Frames are built by hand: 42 bytes.
 Only the addresses given are ever asked for; the sender address is the client's own.
@@ -132,7 +132,8 @@ def dense(prober: Prober, target: IPv4Address, args: argparse.Namespace) -> None
         prober.ask(target, DENSE_TAG | rounds)
         for received, got, ip, mac in prober.replies(start + rounds * args.every):
             if ip == target and got & DENSE_TAG:
-                _emit({"t": round(received - start, 4), "mac": mac})
+                asked = got & ~DENSE_TAG  # which request this answers
+                _emit({"t": round(received - start, 4), "mac": mac, "round": asked})
 
 
 def _emit(line: dict[str, object]) -> None:

@@ -5,7 +5,6 @@ thread; `summarise` and `moves` (pure) turn samples into what a person or a test
 any address ever have two answerers, did its answerer change, how long was it unanswered.
 """
 
-import itertools
 import json
 import subprocess
 import sys
@@ -126,29 +125,43 @@ class Move:
     gap: float  # nobody answered: from the old one's last reply to the new one's first (≥ 0)
 
 
-def moves(lines: Iterable[Mapping[str, Any]], period: float, join: float = 0.5) -> list[Move]:
-    """Each change of answerer in a dense probe, with its overlap and gap.
+def moves(lines: Iterable[Mapping[str, Any]], period: float) -> list[Move]:
+    """Each change of answerer in a dense probe, with its overlap and gap, request by request.
 
-    Replies of one MAC less than `join` apart form one run; runs are taken in order of their
-    first reply. Between consecutive runs of different MACs: overlap = the old run's last reply
-    minus the new run's first (when positive); gap = the silence between them minus one probe
-    period (a healthy answerer replies once per period), when positive.
+    Every request (a `round`) is answered by a set of MACs. Walking the rounds in order, a move
+    from A to B is: the rounds answered by both (overlap) and the rounds answered by nobody
+    (gap) between the last round A answered alone and the first B answered alone. Rounds are
+    `period` apart, so both figures are counts times the period: what a client asking every
+    `period` would have seen. `at` is the first reply B sent alone.
     """
-    runs: list[list[Any]] = []  # [mac, first, last]
-    open_runs: dict[str, list[Any]] = {}
-    for when, mac in sorted((float(line["t"]), str(line["mac"])) for line in lines):
-        run = open_runs.get(mac)
-        if run is not None and when - run[2] <= join:
-            run[2] = when
-            continue
-        run = [mac, when, when]
-        open_runs[mac] = run
-        runs.append(run)
-    result = []
-    for before, after in itertools.pairwise(runs):
-        if before[0] == after[0]:
-            continue
-        overlap = max(0.0, before[2] - after[1])
-        gap = max(0.0, after[1] - before[2] - period)
-        result.append(Move(old=before[0], new=after[0], at=after[1], overlap=overlap, gap=gap))
+    by_round: dict[int, set[str]] = {}
+    first_reply: dict[tuple[int, str], float] = {}
+    for line in lines:
+        number, mac = int(line["round"]), str(line["mac"])
+        by_round.setdefault(number, set()).add(mac)
+        first_reply.setdefault((number, mac), float(line["t"]))
+    if not by_round:
+        return []
+    result: list[Move] = []
+    owner: str | None = None
+    both = silent = 0
+    for number in range(min(by_round), max(by_round) + 1):
+        answered = by_round.get(number, set())
+        if not answered:
+            silent += 1
+        elif len(answered) > 1:
+            both += 1
+        else:
+            (mac,) = answered
+            if owner is not None and mac != owner:
+                result.append(
+                    Move(
+                        old=owner,
+                        new=mac,
+                        at=first_reply[number, mac],
+                        overlap=round(both * period, 6),
+                        gap=round(silent * period, 6),
+                    )
+                )
+            owner, both, silent = mac, 0, 0
     return result

@@ -2,10 +2,10 @@
 
 The controller creates the Secret at start when it is missing (so `kubectl apply -k deploy/`
 alone is enough, and so is the lab); a Secret MetalLB left behind is used as it is. The
-speaker reads it at start, retrying every few seconds until it exists, then every minute:
-a new key signs at once and the previous one still verifies, so a rotation (delete the Secret;
-the controller makes a new one) never splits the speakers. Without a key a speaker neither
-sends nor accepts heartbeats: every peer is judged by its Lease (the degraded mode).
+speaker reads it at start, retrying every few seconds until it exists, then every minute. A
+rotation (delete the Secret; the controller makes a new one) never splits the speakers: a new
+key verifies at once and signs only once every peer has had time to read it. Without a key a
+speaker neither sends nor accepts heartbeats: every peer is judged by its Lease (degraded).
 """
 
 import asyncio
@@ -22,6 +22,7 @@ from metalpool import names
 logger = logging.getLogger(__name__)
 
 SECRET_KEY = names.MEMBERLIST_KEY
+SWITCH_AFTER = 2.5 * 60.0  # seconds a new key only verifies: over two refreshes of every peer
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
 REFRESH_EVERY = 60.0
@@ -42,27 +43,49 @@ class KeyRing:
         self._namespace = namespace
         self._secret = secret
         self._deliver = deliver
-        self._keys: tuple[bytes, ...] = ()
+        self._newest: bytes | None = None  # the Secret's key as last read
+        self._keys: tuple[bytes, ...] = ()  # as delivered: the first signs, all verify
 
     async def run(self) -> None:
-        """Keep the keys current until cancelled; API failures keep the last keys (fail-static)."""
+        """Keep the keys current until cancelled; API failures keep the last keys (fail-static).
+
+        A new key is first only *accepted*, for `SWITCH_AFTER`: long enough for every speaker
+        to have read it (each re-reads every `REFRESH_EVERY`). Only then does it sign. Signing
+        with it at once would make this speaker silent — dead — to peers that have not read it.
+        """
         retry = RETRY_FIRST
         while True:
             key = await self._read()
-            if key is not None and (not self._keys or key != self._keys[0]):
-                if self._keys:
-                    logger.info("Secret %s changed: new key signs, the old one still verifies",
-                                self._secret)  # fmt: skip
-                else:
-                    logger.info("heartbeat key read from Secret %s/%s", self._namespace,
-                                self._secret)  # fmt: skip
-                self._keys = (key, *self._keys[:1])
-                self._deliver(self._keys)
+            if key is not None and key != self._newest:
+                self._learn(key)
             if self._keys:
                 await asyncio.sleep(REFRESH_EVERY)
             else:  # soon at first: the controller creates the Secret as it starts
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, RETRY_MAX)
+
+    def _learn(self, key: bytes) -> None:
+        old, self._newest = self._keys[:1], key
+        if not old:
+            logger.info("heartbeat key read from Secret %s/%s", self._namespace, self._secret)
+            self._set((key,))
+            return
+        logger.info(
+            "Secret %s changed: the new key is accepted now and signs in %.0f s",
+            self._secret,
+            SWITCH_AFTER,
+        )
+        self._set((old[0], key))
+        asyncio.get_running_loop().call_later(SWITCH_AFTER, self._switch, key, old[0])
+
+    def _switch(self, key: bytes, old: bytes) -> None:
+        if self._newest == key:  # not superseded meanwhile
+            logger.info("the new key from Secret %s signs now", self._secret)
+            self._set((key, old))
+
+    def _set(self, keys: tuple[bytes, ...]) -> None:
+        self._keys = keys
+        self._deliver(keys)
 
     async def _read(self) -> bytes | None:
         try:

@@ -6,7 +6,7 @@ encoding (metalpool/secrets.py, pure) are checked here too, through what the she
 
 import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -98,9 +98,23 @@ async def test_a_failure_is_raised_by_one_attempt(status):
         await ensure_memberlist(FakeSecrets(ApiError(status, "no")), NAMESPACE)
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(2):
+        while not condition():  # noqa: ASYNC110 - polling a fake store that signals nothing
+            await asyncio.sleep(0.001)
+
+
+async def until_created(store: FakeSecrets, count: int) -> None:
+    task = asyncio.create_task(provide_memberlist(store, NAMESPACE, every=0.001, watch=0.001))
+    try:
+        await until(lambda: store.creates >= count)
+    finally:
+        task.cancel()
+
+
 async def test_failures_are_logged_naming_the_secret_and_retried_until_it_exists(caplog):
     store = FakeSecrets(ApiError(403, "Forbidden"), ApiError(0, "unreachable"))
-    await asyncio.wait_for(provide_memberlist(store, NAMESPACE, every=0.001), timeout=2)
+    await until_created(store, 1)
     assert created_key(store) is not None
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 2
@@ -118,3 +132,16 @@ async def test_failures_are_logged_naming_the_secret_and_retried_until_it_exists
 )
 def test_the_key_is_read_back_from_the_secret(data, expected):
     assert memberlist_key({"data": data}) == expected
+
+
+async def test_a_deleted_secret_comes_back_with_a_new_key_without_a_restart():
+    store = FakeSecrets()
+    task = asyncio.create_task(provide_memberlist(store, NAMESPACE, every=0.001, watch=0.001))
+    try:
+        await until(lambda: store.creates >= 1)
+        first = created_key(store)
+        del store.objects[(NAMESPACE, "memberlist")]  # a rotation: delete it
+        await until(lambda: (NAMESPACE, "memberlist") in store.objects)
+    finally:
+        task.cancel()
+    assert created_key(store) not in (None, first)

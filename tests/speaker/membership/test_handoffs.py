@@ -1,7 +1,7 @@
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
@@ -445,3 +445,30 @@ def test_a_crashed_owner_is_replaced_without_a_handoff():
     cluster.apply(Leaves(owner))
     cluster.apply(EveryoneDecides())
     assert cluster.answerers()[IP1] == {rendezvous(IP1, frozenset(NAMES) - {owner})}
+
+
+def test_a_lease_mode_peers_status_holds_the_winner_back_without_a_timeout():
+    s = replace(
+        situation(winners={IP1: ME}, waiting={IP1: NOW - 3600}),
+        firm=lambda ip: frozenset({"b"}) if ip == IP1 else frozenset(),
+    )
+    assert decide(s) == Step(owned=frozenset(), waiting={IP1: NOW - 3600})
+
+
+def test_a_handoff_beats_a_lease_mode_peers_stale_status():
+    s = replace(
+        situation(winners={IP1: ME}, handed=frozenset({IP1})),
+        firm=lambda _: frozenset({"b"}),
+    )
+    assert decide(s).taken == {IP1: Cause.HANDOFF}
+
+
+def test_a_speaker_just_ready_waits_an_interval_before_taking_what_nobody_claims():
+    s = replace(situation(winners={IP1: ME}), settled=False)
+    assert decide(s) == Step(owned=frozenset(), waiting={IP1: NOW})
+    assert decide(replace(s, settled=True)).taken == {IP1: Cause.START}
+
+
+def test_a_speaker_just_ready_takes_a_handed_ip_at_once():
+    s = replace(situation(winners={IP1: ME}, handed=frozenset({IP1})), settled=False)
+    assert decide(s).taken == {IP1: Cause.HANDOFF}

@@ -606,3 +606,39 @@ def test_gone_at_is_when_a_peer_stopped_being_alive(feed, gone_at):
     table = PeerTable(ME, lease_duration=DURATION)
     feed(table)
     assert table.gone_at("b") == gone_at
+
+
+def test_a_peer_that_left_and_took_its_lease_again_unheard_is_judged_by_its_lease():
+    table = fed((beat(), 0.0))
+    table.observe_lease("b", lease("b"), 0.0)
+    table.accept(beat(sequence=2, leaving=True), 1.0)  # goodbye: LEFT at once
+    table.observe_lease("b", lease(None), 1.1)  # released on the way out
+    assert (table.state("b", 1.5), table.mode("b", 1.5)) == (State.LEFT, Mode.WIRE)
+    table.observe_lease("b", lease("b", WALL + timedelta(seconds=5)), 2.0)  # restarted, unheard
+    assert (table.state("b", 2.5), table.mode("b", 2.5)) == (State.READY, Mode.LEASE)
+    assert table.candidates(2.5) == {"b"}
+
+
+def test_a_silent_peer_whose_lease_is_renewed_twice_is_running_unheard():
+    table = fed((beat(), 0.0))  # hold 3 s: dead at 3.0
+    table.observe_lease("b", renewal(0), 0.5)
+    table.observe_lease("b", renewal(10), 5.0)
+    assert (table.state("b", 5.5), table.mode("b", 5.5)) == (State.DEAD, Mode.WIRE)
+    table.observe_lease("b", renewal(20), 15.0)
+    assert (table.state("b", 15.5), table.mode("b", 15.5)) == (State.READY, Mode.LEASE)
+
+
+def test_a_crashed_peer_is_never_revived_by_the_renewal_it_made_before_dying():
+    table = fed((beat(), 0.0))
+    table.observe_lease("b", renewal(0), 0.1)
+    table.observe_lease("b", renewal(1), 0.2)
+    assert (table.state("b", 20.0), table.mode("b", 20.0)) == (State.DEAD, Mode.WIRE)
+
+
+def test_a_revived_peer_heard_again_is_back_on_the_wire():
+    table = fed((beat(), 0.0))
+    table.observe_lease("b", lease(None), 0.5)
+    table.observe_lease("b", lease("b"), 5.0)
+    assert table.mode("b", 5.5) is Mode.LEASE
+    assert isinstance(table.accept(beat(incarnation=2, sequence=1), 6.0), Accepted)
+    assert (table.state("b", 6.5), table.mode("b", 6.5)) == (State.READY, Mode.WIRE)
