@@ -215,6 +215,7 @@ class Speaker:
         view = self.membership.view(now)
         if view.epoch != self._epoch:  # the responder dropped everything when isolated
             self._epoch = view.epoch
+            self._report_isolation(view.isolation)
             self._apply_metrics(self._current, frozenset())
             self._current, self._waiting = frozenset(), {}
         self._note_peers(view)
@@ -309,6 +310,28 @@ class Speaker:
                 )
             elif state in (State.READY, State.LISTENING) and before is not None:
                 logger.info("speaker on node %s is %s (%s mode)", node, state.value, mode)
+
+    def _report_isolation(self, why: str) -> None:
+        """This node stopped answering everything: say so on its Node (once per episode)."""
+        if not self._current:
+            return  # isolated again while still listening: nothing more was withdrawn
+        cause = Cause.LINK.value if "carrier" in why else "stall"
+        ips = ", ".join(sorted(str(a.ip) for a in self._current))
+        message = (
+            f'speaker on node "{self._node}" withdrew {ips} ({cause}: {why}); it listens'
+            " to its peers again before it answers anything"
+        )
+        logger.warning("%s", message)
+        self.reports.post(
+            Notice(
+                kind="Node",
+                namespace=None,
+                name=self._node,
+                severity=Severity.WARNING,
+                reason="speakerIsolated",
+                message=message,
+            )
+        )
 
     def _report_moves(
         self, step: Step, mine: frozenset[Announcement], view: View, now: float

@@ -45,6 +45,7 @@ class View:
     """The membership as one election pass sees it."""
 
     ready: bool  # this speaker may win IPs
+    isolation: str = ""  # why this speaker last stopped answering everything (a stall, no carrier)
     settled: bool = True  # peers have had an interval to hear that we are ready: see `decide`
     settles_at: float | None = None  # when `settled` turns true, if it has not yet
     epoch: int  # isolations so far (hand to `Responder.set_owned`)
@@ -89,6 +90,7 @@ class Heartbeats:
         self._was_ready = False
         self._ready_announced: float | None = None  # when a READY heartbeat first left
         self._isolated_at = float("-inf")
+        self._isolation = ""
         self._listening_until = now + hold + interval
         self._epoch = 0
         self._next_send = now
@@ -135,6 +137,7 @@ class Heartbeats:
             settles_at = self._settles_at()
             return View(
                 ready=ready,
+                isolation=self._isolation,
                 settled=ready and (settles_at is not None and now >= settles_at),
                 settles_at=settles_at,
                 epoch=self._epoch,
@@ -260,6 +263,7 @@ class Heartbeats:
             self._listening_until = now + self.hold + self.interval
             self._ready_announced = None
             self._isolated_at = now
+            self._isolation = why
         self._notify()
 
     def is_cut_off(self, now: float) -> bool:
