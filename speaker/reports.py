@@ -69,6 +69,32 @@ class Reports:
         self._notices.append(notice)
         self._wake.set()
 
+    def about_service(self, key: ServiceKey, severity: Severity, reason: str, message: str) -> None:
+        """Queue an Event on a Service."""
+        self.post(
+            Notice(
+                kind="Service",
+                namespace=key.namespace,
+                name=key.name,
+                severity=severity,
+                reason=reason,
+                message=message,
+            )
+        )
+
+    def about_node(self, node: str, severity: Severity, reason: str, message: str) -> None:
+        """Queue an Event on a Node (it lands in namespace default)."""
+        self.post(
+            Notice(
+                kind="Node",
+                namespace=None,
+                name=node,
+                severity=severity,
+                reason=reason,
+                message=message,
+            )
+        )
+
     def announced(self, announcements: frozenset[Announcement]) -> None:
         """The set to reflect in ServiceL2Statuses (the newest wins)."""
         self._announced = announcements

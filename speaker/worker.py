@@ -40,10 +40,11 @@ from speaker.cluster.announcements import (
 from speaker.cluster.inputs import parse_service_ips, parse_slice
 from speaker.cluster.l2status import Existing
 from speaker.cluster.nodes import EndpointSlice, collect_endpoints
-from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, Step, decide
+from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, decide
 from speaker.membership.heartbeats import Heartbeats, View
 from speaker.membership.table import Mode, State
-from speaker.reports import Notice, Reports
+from speaker.narrator import Narrator
+from speaker.reports import Reports
 from speaker.wire.interfaces import Selection
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class Speaker:
         self.reports = Reports(
             api, node=node, namespace=namespace, existing=self._existing_statuses, pod=pod
         )
+        self.narrator = Narrator(node, self.reports)
         self._owner = owner
         self._lease = lease
         self._node = node
@@ -112,7 +114,6 @@ class Speaker:
         self._current: frozenset[Announcement] = frozenset()
         self._waiting: dict[IPAddress, float] = {}
         self._previous: dict[IPAddress, str | None] = {}
-        self._states: dict[str, State] = {}
         self._candidates: frozenset[str] = frozenset()
         self._epoch = 0
         self._settles_at: float | None = None
@@ -215,10 +216,10 @@ class Speaker:
         view = self.membership.view(now)
         if view.epoch != self._epoch:  # the responder dropped everything when isolated
             self._epoch = view.epoch
-            self._report_isolation(view.isolation)
+            self.narrator.isolated(view.isolation, self._current)
             self._apply_metrics(self._current, frozenset())
             self._current, self._waiting = frozenset(), {}
-        self._note_peers(view)
+        self.narrator.peers(view)
         snapshot = self._snapshot(view)
         planned = plan(snapshot)
         winners = {d.ip: d.winner for d in planned.decisions}
@@ -245,7 +246,14 @@ class Speaker:
         self._owner.set_owned(owned, epoch=view.epoch, after=[handoffs] if step.released else [])
         if step.reassert:
             self._owner.announce(step.reassert)
-        self._report_moves(step, mine, view, now)
+        self.narrator.moves(
+            step,
+            mine=mine,
+            view=view,
+            now=now,
+            previous=self._previous,
+            candidates=self._candidates,
+        )
         gained = _services(mine) - _services(self._current)
         self._apply_metrics(self._current, mine)
         self._current = mine
@@ -278,97 +286,6 @@ class Speaker:
 
     # ------------------------------------------------------------------ telling
 
-    def _note_peers(self, view: View) -> None:
-        """Log, count and post an Event when a peer is declared dead, leaves or comes back."""
-        for node, state in sorted(view.states.items()):
-            before = self._states.get(node)
-            if state == before:
-                continue
-            self._states[node] = state
-            mode = view.modes.get(node)
-            if state in (State.DEAD, State.LEFT) and before in (State.READY, State.LISTENING):
-                why = {
-                    (State.LEFT, Mode.WIRE): "said goodbye on the LAN",
-                    (State.DEAD, Mode.WIRE): "fell silent on the LAN for its hold time",
-                    (State.LEFT, Mode.LEASE): "released its Lease",
-                    (State.DEAD, Mode.LEASE): "stopped renewing its Lease",
-                }[state, mode or Mode.LEASE]
-                message = (
-                    f'speaker on node "{node}" declared {state.value} by node "{self._node}":'
-                    f" it {why}"
-                )
-                logger.warning("%s", message)
-                self.reports.post(
-                    Notice(
-                        kind="Node",
-                        namespace=None,
-                        name=node,
-                        severity=Severity.WARNING if state is State.DEAD else Severity.NORMAL,
-                        reason="speakerDead" if state is State.DEAD else "speakerLeft",
-                        message=message,
-                    )
-                )
-            elif state in (State.READY, State.LISTENING) and before is not None:
-                logger.info("speaker on node %s is %s (%s mode)", node, state.value, mode)
-
-    def _report_isolation(self, why: str) -> None:
-        """This node stopped answering everything: say so on its Node (once per episode)."""
-        if not self._current:
-            return  # isolated again while still listening: nothing more was withdrawn
-        cause = Cause.LINK.value if "carrier" in why else "stall"
-        ips = ", ".join(sorted(str(a.ip) for a in self._current))
-        message = (
-            f'speaker on node "{self._node}" withdrew {ips} ({cause}: {why}); it listens'
-            " to its peers again before it answers anything"
-        )
-        logger.warning("%s", message)
-        self.reports.post(
-            Notice(
-                kind="Node",
-                namespace=None,
-                name=self._node,
-                severity=Severity.WARNING,
-                reason="speakerIsolated",
-                message=message,
-            )
-        )
-
-    def _report_moves(
-        self, step: Step, mine: frozenset[Announcement], view: View, now: float
-    ) -> None:
-        by_ip = {a.ip: a for a in mine}
-        for ip, cause in sorted(step.taken.items(), key=lambda kv: str(kv[0])):
-            before = self._previous.get(ip)
-            if cause is not Cause.START and before and before != self._node:
-                gone = view.gone_at.get(before)
-                if gone is not None and cause in (Cause.CRASH, Cause.LEAVE):
-                    metrics.FAILOVER.observe(max(0.0, now - gone))
-            metrics.MOVES.labels(cause.value).inc()
-            self._tell_move(ip, before, cause, by_ip.get(ip))
-        for ip, winner in sorted(step.released.items(), key=lambda kv: str(kv[0])):
-            cause = Cause.JOIN if winner not in self._candidates else Cause.HANDOFF
-            logger.info("handing %s over to %s (%s)", ip, winner or "nobody", cause.value)
-
-    def _tell_move(
-        self, ip: IPAddress, before: str | None, cause: Cause, announcement: Announcement | None
-    ) -> None:
-        source = "nobody" if not before or before == self._node else before
-        logger.info("taking %s over from %s (%s)", ip, source, cause.value)
-        if cause is Cause.START or announcement is None:
-            return
-        message = f'IP {ip} moved from node "{source}" to node "{self._node}" ({cause.value})'
-        for key in sorted(announcement.services):
-            self.reports.post(
-                Notice(
-                    kind="Service",
-                    namespace=key.namespace,
-                    name=key.name,
-                    severity=Severity.NORMAL,
-                    reason="announcerMoved",
-                    message=message,
-                )
-            )
-
     def _apply_metrics(self, old: frozenset[Announcement], new: frozenset[Announcement]) -> None:
         before = {(str(s), str(a.ip)) for a in old for s in a.services}
         after = {(str(s), str(a.ip)) for a in new for s in a.services}
@@ -380,16 +297,7 @@ class Speaker:
     def _post_assigned(self, services: Iterable[ServiceKey]) -> None:
         message = f'announcing from node "{self._node}" with protocol "layer2"'
         for key in sorted(services):
-            self.reports.post(
-                Notice(
-                    kind="Service",
-                    namespace=key.namespace,
-                    name=key.name,
-                    severity=Severity.NORMAL,
-                    reason="nodeAssigned",
-                    message=message,
-                )
-            )
+            self.reports.about_service(key, Severity.NORMAL, "nodeAssigned", message)
 
     def _post_missing_interfaces(self, gained: Iterable[Announcement]) -> None:
         """Warn when an advertisement names interfaces this node does not have (compat §4.11)."""
@@ -403,16 +311,7 @@ class Speaker:
             )
             logger.warning("%s (wanted %s)", message, ", ".join(sorted(a.interfaces)))
             for key in sorted(a.services):
-                self.reports.post(
-                    Notice(
-                        kind="Service",
-                        namespace=key.namespace,
-                        name=key.name,
-                        severity=Severity.WARNING,
-                        reason="announceFailed",
-                        message=message,
-                    )
-                )
+                self.reports.about_service(key, Severity.WARNING, "announceFailed", message)
 
     def _lease_claims(self, view: View) -> Callable[[IPAddress], frozenset[str]]:
         """What live peers judged by their Leases announce, by their ServiceL2Statuses."""
