@@ -24,6 +24,7 @@ from metalpool.addresses import IPAddress
 from metalpool.leases import LeaseState
 from speaker.membership.messages import Handoff, Heartbeat, Message, Rejection, may_claim
 
+REVIVE_AFTER = 2.0  # seconds a restarted peer may stay unheard before its Lease speaks for it
 SUPERSEDED_KEPT = 8  # incarnations remembered per peer, to refuse replays of older ones
 
 
@@ -129,7 +130,12 @@ class PeerTable:
                 renewed=renewed,
                 seen=now,
                 taken=taken if taken is not None else (before.taken if before else None),
-                renewals=((*before.renewals, now) if before else (now,))[-3:],
+                # Renewals: changes while held throughout (not a take, not a release).
+                renewals=(
+                    (*before.renewals, now)[-3:]
+                    if before and before.holder and holder
+                    else (before.renewals if before else ())
+                ),
             )
             if node == self.me and holder == self.me:
                 self._api_confirmed = now
@@ -182,6 +188,14 @@ class PeerTable:
             and lease.holder
             and lease.seen + self.lease_duration > now
         ]
+        times += [  # an unheard restart is judged by its Lease from then on
+            lease.taken + REVIVE_AFTER
+            for node, lease in self._leases.items()
+            if node in self._wire
+            and lease.taken is not None
+            and lease.taken > self._wire[node].gone_at()
+            and lease.taken + REVIVE_AFTER > now
+        ]
         return min(times, default=None)
 
     def gone_at(self, node: str) -> float | None:
@@ -203,10 +217,12 @@ class PeerTable:
     def _revived(self, peer: WirePeer, now: float) -> bool:
         """A peer gone silent on the LAN that its Lease says is running again, unheard.
 
-        Its Lease was taken again after it left or died (a restart), or renewed twice since
-        (a restart that kept the Lease): its new run cannot be heard here (another key, a
-        filter), so it is judged by its Lease from now on. A speaker that lost its links
-        stops renewing, so a link failure never revives a peer; a crash renews nothing.
+        Its Lease was taken again after it left or died (a restart) and it stayed unheard for
+        `REVIVE_AFTER` since — a restarted speaker is heard within its listening period —
+        or its Lease was renewed twice since (a restart that kept the Lease): its new run
+        cannot be heard here (another key, a filter), so it is judged by its Lease from now
+        on. A speaker that lost its links stops renewing, so a link failure never revives a
+        peer; a crash renews nothing.
         """
         if peer.state(now) not in _GONE:
             return False
@@ -214,7 +230,7 @@ class PeerTable:
         if lease is None or not lease.holder:
             return False
         gone = peer.gone_at()
-        if lease.taken is not None and lease.taken > gone:
+        if lease.taken is not None and lease.taken > gone and now - lease.taken >= REVIVE_AFTER:
             return True
         return sum(t > gone for t in lease.renewals) >= 2  # noqa: PLR2004 - one could be late
 

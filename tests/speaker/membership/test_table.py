@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from metalpool.addresses import IPAddress
 from metalpool.leases import LeaseState
 from speaker.membership.messages import Handoff, Heartbeat, Message, Rejection, claim_filter
-from speaker.membership.table import SUPERSEDED_KEPT, Accepted, Mode, PeerTable, State
+from speaker.membership.table import (
+    REVIVE_AFTER,
+    SUPERSEDED_KEPT,
+    Accepted,
+    Mode,
+    PeerTable,
+    State,
+)
 
 ME = "me"
 IP1 = IPv4Address("192.0.2.1")
@@ -614,9 +621,12 @@ def test_a_peer_that_left_and_took_its_lease_again_unheard_is_judged_by_its_leas
     table.accept(beat(sequence=2, leaving=True), 1.0)  # goodbye: LEFT at once
     table.observe_lease("b", lease(None), 1.1)  # released on the way out
     assert (table.state("b", 1.5), table.mode("b", 1.5)) == (State.LEFT, Mode.WIRE)
-    table.observe_lease("b", lease("b", WALL + timedelta(seconds=5)), 2.0)  # restarted, unheard
-    assert (table.state("b", 2.5), table.mode("b", 2.5)) == (State.READY, Mode.LEASE)
-    assert table.candidates(2.5) == {"b"}
+    table.observe_lease("b", lease("b", WALL + timedelta(seconds=5)), 2.0)  # restarted
+    # A restart is heard within its listening period: its Lease speaks only after that.
+    assert (table.state("b", 3.9), table.mode("b", 3.9)) == (State.LEFT, Mode.WIRE)
+    assert table.next_change(3.0) == 2.0 + REVIVE_AFTER
+    assert (table.state("b", 4.0), table.mode("b", 4.0)) == (State.READY, Mode.LEASE)
+    assert table.candidates(4.0) == {"b"}
 
 
 def test_a_silent_peer_whose_lease_is_renewed_twice_is_running_unheard():
@@ -639,6 +649,6 @@ def test_a_revived_peer_heard_again_is_back_on_the_wire():
     table = fed((beat(), 0.0))
     table.observe_lease("b", lease(None), 0.5)
     table.observe_lease("b", lease("b"), 5.0)
-    assert table.mode("b", 5.5) is Mode.LEASE
+    assert table.mode("b", 7.5) is Mode.LEASE
     assert isinstance(table.accept(beat(incarnation=2, sequence=1), 6.0), Accepted)
     assert (table.state("b", 6.5), table.mode("b", 6.5)) == (State.READY, Mode.WIRE)
