@@ -62,6 +62,7 @@ class Owner(Protocol):
         *,
         epoch: int | None = None,
         after: Iterable[Callable[[], Iterable[bytes]]] = (),
+        standby: Mapping[IPAddress, frozenset[str] | None] | None = None,
     ) -> None:
         """Replace the owned table (gained IPs are announced at once; `after` sent once applied)."""
 
@@ -238,12 +239,15 @@ class Speaker:
                 settled=view.settled,
             )
         )
-        mine = frozenset(
-            a for a in announcements_for(self._node, snapshot, planned) if a.ip in step.owned
-        )
+        won = announcements_for(self._node, snapshot, planned)
+        mine = frozenset(a for a in won if a.ip in step.owned)
         handoffs = self.membership.handoffs(step.released)
-        owned = {a.ip: a.interfaces for a in mine}
-        self._owner.set_owned(owned, epoch=view.epoch, after=[handoffs] if step.released else [])
+        self._owner.set_owned(
+            {a.ip: a.interfaces for a in mine},
+            epoch=view.epoch,
+            after=[handoffs] if step.released else [],
+            standby={a.ip: a.interfaces for a in won if a.ip in step.waiting},
+        )
         if step.reassert:
             self._owner.announce(step.reassert)
         self.narrator.moves(

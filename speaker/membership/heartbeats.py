@@ -232,8 +232,12 @@ class Heartbeats:
         with self._lock:
             return self._heartbeat(owned, leaving=False, now=now)
 
-    def incoming(self, frame: bytes, interface: str, now: float) -> None:
-        """Verify, check for replays, fold into the peer table; wake the worker on news."""
+    def incoming(self, frame: bytes, interface: str, now: float) -> frozenset[IPAddress]:
+        """Verify, check for replays, fold into the peer table; wake the worker on news.
+
+        Returns the IPs the frame hands to this speaker: the responder takes those it holds
+        in standby at once, without waiting for the worker (`Responder.set_owned`).
+        """
         with self._lock:
             decoded = decode(frame, self._keys)
             if isinstance(decoded, Rejection):
@@ -242,7 +246,7 @@ class Heartbeats:
                 outcome = self._table.accept(decoded[0], now)
             if isinstance(outcome, Rejection):
                 self.rejected[outcome.value] += 1
-                return
+                return frozenset()
             message = decoded[0] if isinstance(decoded, tuple) else None
             self.received["handoff" if isinstance(message, Handoff) else "heartbeat"] += 1
             self._handed.update(outcome.handoff)
@@ -255,6 +259,7 @@ class Heartbeats:
                     interface,
                 )
             self._notify()
+        return frozenset(outcome.handoff)
 
     def isolated(self, why: str, epoch: int, now: float) -> None:
         """This speaker stopped answering (stall, no carrier): listen again before any claim."""

@@ -48,8 +48,8 @@ class Chatter(Protocol):
     ) -> bytes | None:
         """The heartbeat due at `now` (None when not due; `force`: now), claiming `owned`."""
 
-    def incoming(self, frame: bytes, interface: str, now: float) -> None:
-        """A frame of our EtherType arrived on `interface` at `now`."""
+    def incoming(self, frame: bytes, interface: str, now: float) -> frozenset[IPAddress]:
+        """A frame of our EtherType arrived on `interface` at `now`; the IPs it hands to us."""
 
     def isolated(self, why: str, epoch: int, now: float) -> None:
         """This node cannot have been heard (loop stall, no carrier): it stopped answering."""
@@ -121,20 +121,22 @@ class ChatterLinks:
             self._by_fd[sock.fileno()] = name
             self._poll.register(sock, select.POLLIN)
 
-    def receive(self, fd: int, buffer: bytearray, now: float) -> None:
-        """Hand every queued frame of one socket to the chatter."""
+    def receive(self, fd: int, buffer: bytearray, now: float) -> frozenset[IPAddress]:
+        """Hand every queued frame of one socket to the chatter; the IPs handed to us."""
         name = self._by_fd[fd]
         sock = self._links[name][0]
+        handed: set[IPAddress] = set()
         for _ in range(DRAIN_LIMIT):
             try:
                 size = sock.recv_into(buffer)
             except BlockingIOError:
-                return
+                break
             except OSError as error:
                 self._on_error(f"chatter-io:{name}", f"{name}: peer socket: {error}")
                 self.close(name)
-                return
-            self.chatter.incoming(bytes(buffer[:size]), name, now)
+                break
+            handed |= self.chatter.incoming(bytes(buffer[:size]), name, now)
+        return frozenset(handed)
 
     def send(self, payload: bytes) -> None:
         """Send one payload on every interface, each framed with that interface's MAC."""

@@ -293,3 +293,11 @@ def test_next_change_is_the_end_of_listening_or_the_next_hold_to_run_out():
     a, b = speaker("a"), speaker("b")
     beat(a, b, at(2))
     assert [b.next_change(at(t)) for t in (0.0, 4.5, 5.0)] == [at(4), at(5), None]
+
+
+def test_incoming_returns_the_ips_a_frame_hands_to_us_for_the_responder_to_take_at_once():
+    a, b, c = speaker("a"), speaker("b"), speaker("c")
+    beat(a, b, at(0))
+    (to_b,) = a.handoffs({IP1: "b"})()
+    assert b.incoming(wire(to_b), "eth0", at(0.5)) == {IP1}
+    assert c.incoming(wire(to_b), "eth0", at(0.5)) == frozenset()  # addressed to b only
