@@ -1,9 +1,9 @@
-"""Speaker failover, measured from the client: the first datagram that goes to the new node.
+"""Speaker failover and membership, measured from the client (issue 8, properties 2, 3, 4, 8).
 
 The whole product runs in the lab (`lab.demo.Lab`: emulated API server, three node namespaces and
-a client namespace on one bridge, the real controller and one real speaker per node) with one
-pool (192.0.2.10-192.0.2.20), one L2Advertisement and one Service whose EndpointSlice has an
-endpoint on every node, so the address can fail over to any node.
+a client namespace on one bridge, the real controller and one real speaker per node, all with
+their default settings) with one pool (192.0.2.10-192.0.2.20), one L2Advertisement and one
+Service whose EndpointSlice has an endpoint on every node, so the address can move to any node.
 
 Method. The address is configured on no interface (the speaker only answers ARP for it), so no
 node's kernel would deliver a datagram to a socket; the measurement is therefore taken at layer 2
@@ -13,26 +13,44 @@ through the client's own kernel (its neighbour cache decides the destination MAC
 AF_PACKET socket on the client's eth0 sees each of those frames as it leaves (PACKET_OUTGOING),
 with the kernel's timestamp. On the bridge a frame goes to the port of its destination MAC, so
 the first frame addressed to another node's MAC is the first datagram that reaches the new node.
-Failover time = that frame's kernel timestamp minus the moment the signal was sent to the
-announcing speaker (both CLOCK_REALTIME of the one host kernel). The wire time, not the payload's
-send time, is used: a datagram queued while the address was unresolved leaves later than written.
-Frames still addressed to the old MAC after the signal were lost (no node accepts them).
-"announced" splits the time: when the new owner's speaker logged `announcing <ip>` (its takeover
-burst has left by then), read from its log (millisecond resolution).
+Failover time = that frame's kernel timestamp minus the moment the fault was injected (the
+signal sent, the switch port taken down; both CLOCK_REALTIME of the one host kernel). The wire
+time, not the payload's send time, is used: a datagram queued while the address was unresolved
+leaves later than written. "announced" splits the time: when the new owner's speaker logged
+`announcing <ip>` (its takeover burst has left by then), read from its log (ms resolution).
+Beside the datagrams, `lab.observers.Observer` asks from the client who answers ARP for the
+address: `sample` (one broadcast request every 0.1 s or 0.05 s; two MACs in one sample is a split
+brain as a client sees it) or `dense` (every 10 ms; each change of answerer with its overlap and
+its gap, `lab.observers.moves`).
 
-Each trial starts settled: every speaker holds its Lease and the client's frames have gone to the
-hash winner for 1 s. The stopped speaker is restarted after the trial and the address moves back
-to it, as MetalLB's election does. Settling ends in step with that speaker's renewals, so the
-signal waits a random part of one renew period: kills fall at every phase of the renewal cycle
-instead of always just after a renewal (the worst case). Cases: SIGTERM and SIGKILL with the
-default Lease timings (3.0 s, renew 1.0 s); SIGKILL with `--lease-duration 1.5 --lease-renew 0.5`
-on every speaker (they judge peers by their own duration).
-Baselines from the same run: a crash cannot be detected before the Lease runs out (ratio to the
-configured duration; detection lies between duration minus renew and duration after the kill,
-plus watch delivery); a graceful hand-over cannot be seen before the client's next datagram
-(ratio to its interval).
-Run (root, iproute2, kubectl): `.venv/bin/python -m bench.failover [--trials N] [--quick]`,
-or as the last part of `.venv/bin/python -m bench.speaker` (`--only failover`).
+Every step starts and ends settled: the client's frames have gone to the hash winner for 1 s,
+and a (re)started speaker's heartbeats, which the probe also sees on the client's port, say it is
+ready. `--trials N` (default 10; 3 with --quick) trials of each fault, link failure and cold start.
+
+- Property 2, crash and freeze: SIGKILL (restarted after), SIGSTOP (SIGCONT after, back at the
+  winner) and SIGTERM (restarted after) of the winner's speaker, at a random phase of its
+  heartbeat interval. A crash cannot be seen before the hold (0.35 s) has passed since the last
+  heartbeat: the baseline, ratio p50/hold. "lost": datagrams to the old MAC after the signal.
+- Property 3, link failure: the winner's switch port down for 2 s, then up (the clock starts
+  before `ip link set` runs). Failover as above; a sample Observer (every 0.1 s) over the whole
+  trial counts samples with two answerers, and the changes of answerer from the last sample
+  before the link returned on (moving back once is right: the winner takes its address back).
+- Property 4, joins and cold starts: (a) a rolling restart (SIGTERM, start, settled; one node at
+  a time; 2 rounds, 1 with --quick) under a dense Observer: overlap and gap of each move; and the
+  datagrams lost: sent to a node while its speaker did not answer (from the speakers' `no longer
+  answering for <ip>` / `announcing <ip>` log lines: ms, on the probe's clock), or never sent
+  (dropped unresolved: missing sequence numbers), each counted for the nearest change of
+  destination MAC (within 3 s), so a silence without a move counts too. (b) cold starts: every
+  speaker SIGKILLed, all started at once, until settled, under a sample Observer (every 0.05 s)
+  counting split samples.
+- Property 8, API writes for liveness: every change of the speakers' Leases (one watch event per
+  stored write; the API server's request journal lives in its own process) over 60 s of a
+  settled lab (30 s with --quick, doubled), per node. Baseline: 60 per minute (renewed every 1 s).
+
+Run (root, iproute2, kubectl): `.venv/bin/python -m bench.failover [--trials N] [--quick]
+[--keep-logs DIR]`, or as the last part of `.venv/bin/python -m bench.speaker` (`--only
+failover`). Exit status 1 when a goal is missed; the lab's logs are then copied to a directory
+the run names (always with --keep-logs).
 """
 
 import argparse
@@ -40,20 +58,27 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import traceback
+import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lab.demo import Lab, preflight
+from lab.demo import CLIENT, Lab, preflight
+from lab.observers import Observer, Summary, moves, summarise
 from lab.workloads import endpoint_slices
+from speaker.__main__ import parse_args as speaker_defaults
 from speaker.membership.leases import lease_name
 from tests.support.netns import Child, python_in
 
@@ -64,16 +89,30 @@ INTERVAL = 0.010  # seconds between the client's datagrams
 FAILOVER_TIMEOUT = 20.0
 SETTLE_TIMEOUT = 60.0
 SETTLE_HOLD = 1.0
-JITTER_SEED = 4  # the same signal moments on every run
+READY_TIMEOUT = 20.0
+JITTER_SEED = 4  # the same fault moments on every run
 EXIT_TIMEOUT = 15.0  # a signalled speaker must be gone by then
 ARP_BEFORE = 1.5  # seconds of ARP before the signal shown for a slow switch
 SLOW_SWITCH = 0.05  # announced → first datagram longer than this: show the ARP seen
-FAST = ("--lease-duration", "1.5", "--lease-renew", "0.5")
+LINK_DOWN = 2.0  # seconds the switch port stays down
+FLAP_WATCH = 2.0  # seconds watched after settling back, for flapping
+SAMPLE_EVERY, SAMPLE_WINDOW = 0.1, 0.08  # property 3's sample Observer
+COLD_EVERY, COLD_WINDOW = 0.05, 0.04  # property 4b's sample Observer
+DENSE_EVERY = 0.01  # property 4a's dense Observer
+COLD_PAUSE = 0.5  # seconds between killing every speaker and starting them all
+MOVE_REACH = 3.0  # a lost datagram further than this from every move is "outside any move"
+LEASE_WINDOW, LEASE_WINDOW_QUICK = 60.0, 30.0
+OLD_RENEW = 1.0  # the Lease renewal period before issue 8 (the property 8 baseline)
+CLIENT_IP = CLIENT[0].split("/")[0]
+DEFAULTS = speaker_defaults(["--node-name", "bench"])
+HB_INTERVAL, HB_HOLD = float(DEFAULTS.heartbeat_interval), float(DEFAULTS.heartbeat_hold)
 ETH_P_ALL = 0x0003  # outgoing frames reach only ETH_P_ALL taps (dev_queue_xmit_nit)
 PACKET_OUTGOING = 4
+HEARTBEAT_TYPE = (0x88B5).to_bytes(2)  # the speakers' heartbeats (speaker.membership.messages)
 SO_TIMESTAMPNS = 35
 _PAYLOAD = struct.Struct("!Qd")  # sequence, send time
 _TIMESPEC = struct.Struct("@qq")
+_EMPTY = Summary(ip="", samples=0, split=0, silent=0, answerers=(), changes=0)
 
 
 # ---------------------------------------------------------------------- the probe (client side)
@@ -87,6 +126,8 @@ class Probe:
         self.address = (target, PORT)
         self.frames: list[tuple[float, str, int]] = []  # (kernel wire time, dst MAC, sequence)
         self.arps: list[tuple[float, str, str]] = []  # (kernel time, sender MAC, ARP op)
+        self.beats: dict[str, dict[int, tuple[float, bool]]] = {}  # node → incarnation → first
+        # heard, and whether its latest heartbeat said ready (and not leaving)
         self.lock = threading.Lock()
         self.running = True
         self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -122,6 +163,9 @@ class Probe:
                     self.arps.append((wire, frame[22:28].hex(":"), "request" if frame[21] == 1
                                       else "reply"))  # fmt: skip
                 continue
+            if frame[12:14] == HEARTBEAT_TYPE:
+                self._heartbeat(frame, wire)
+                continue
             if source[2] != PACKET_OUTGOING or len(frame) < 42 or frame[12:14] != b"\x08\x00":
                 continue
             if frame[23] != socket.IPPROTO_UDP:
@@ -132,6 +176,23 @@ class Probe:
             sequence, _ = _PAYLOAD.unpack_from(frame, header + 8)
             with self.lock:
                 self.frames.append((wire, frame[:6].hex(":"), sequence))
+
+    def _heartbeat(self, frame: bytes, wire: float) -> None:
+        """A speaker's heartbeat, read (not verified: no key here) for its ready flag."""
+        if len(frame) < 39 or frame[14:16] != b"MP" or frame[17] != 1:
+            return
+        incarnation = int.from_bytes(frame[22:30])
+        name = frame[39 : 39 + frame[38]].decode(errors="replace")
+        ready = frame[18] & 0b11 == 0b01  # bit 0 ready, bit 1 leaving
+        with self.lock:
+            known = self.beats.setdefault(name, {})
+            known[incarnation] = (known.get(incarnation, (wire, False))[0], ready)
+
+    def ready(self, node: str, after: float) -> dict[str, Any]:
+        """Whether a speaker of `node` first heard after `after` last said ready (not leaving)."""
+        with self.lock:
+            known = list(self.beats.get(node, {}).values())
+        return {"ready": any(ready and since >= after for since, ready in known)}
 
     def current(self) -> dict[str, Any]:
         """The destination MAC of the latest frame and how long ago it left."""
@@ -162,6 +223,12 @@ class Probe:
             latest = self.frames[-1][1] if self.frames else None
         return {"wire": max(to_old, default=None), "still": latest == old}
 
+    def since(self, after: float) -> dict[str, Any]:
+        """Every frame that left after `after`: [wire time, MAC, sequence] (oldest first)."""
+        with self.lock:
+            frames = [list(f) for f in self.frames if f[0] > after]
+        return {"frames": frames}
+
     def close(self) -> None:
         """Stop both threads and close the socket."""
         self.running = False
@@ -171,7 +238,7 @@ class Probe:
 
 
 def probe_main(target: str, iface: str) -> None:
-    """The probe over stdio: {"current": …} / {"wait": {after, old, timeout}}; EOF quits."""
+    """The probe over stdio: {"current"} / {"wait": …} / {"last": …} / {"since": …}; EOF quits."""
     probe = Probe(target, iface)
     _say({"ready": True})
     try:
@@ -181,6 +248,10 @@ def probe_main(target: str, iface: str) -> None:
                 _say(probe.wait(**command["wait"]))
             elif "last" in command:
                 _say(probe.last(**command["last"]))
+            elif "ready" in command:
+                _say(probe.ready(**command["ready"]))
+            elif "since" in command:
+                _say(probe.since(**command["since"]))
             else:
                 _say(probe.current())
     finally:
@@ -192,19 +263,184 @@ def _say(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+# ---------------------------------------------------------------------- figures (pure)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default); nan when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    position = (len(ordered) - 1) * fraction
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass
+class Row:
+    """One line of a table: values over trials, a goal on their p95 or their max."""
+
+    label: str
+    values: list[float]
+    expected: int  # how many values there should be (trials run)
+    goal: float | None  # None: shown for information only
+    stat: str = "p95"  # "p95" or "max"
+    unit: str = "s"  # "s": seconds (3 decimals); "": counts
+    baseline_label: str = "-"
+    baseline: float = math.nan  # the ratio column is p50 / baseline
+    miss: str = ""  # a reason to fail regardless of the values (a speaker that had to be killed)
+
+    @property
+    def ok(self) -> bool:
+        """The goal is met (always, for an information row)."""
+        if self.goal is None:
+            return True
+        measured = (
+            percentile(self.values, 0.95)
+            if self.stat == "p95"
+            else max(self.values, default=math.nan)
+        )
+        return len(self.values) == self.expected and measured <= self.goal and not self.miss
+
+    def line(self) -> str:
+        """The row as printed."""
+        spec = "8.3f" if self.unit else "8.1f"
+        stats = "".join(
+            format(v, spec) if not math.isnan(v) else f"{'-':>8}"
+            for v in (percentile(self.values, 0.5), percentile(self.values, 0.95),
+                      max(self.values, default=math.nan))
+        )  # fmt: skip
+        goal = (
+            "-"
+            if self.goal is None
+            else f"{self.stat} <= {self.goal:g}{' ' + self.unit if self.unit else ''}"
+        )
+        result = "info" if self.goal is None else ("PASS" if self.ok else "FAIL")
+        ratio = percentile(self.values, 0.5) / self.baseline if self.baseline else math.nan
+        shown = f"{ratio:7.2f}x" if not math.isnan(ratio) else f"{'-':>8}"
+        return (f"{self.label:<32}{len(self.values):>3}/{self.expected:<3}{stats}  {goal:<14}"
+                f"{result:<7}{self.baseline_label:<28}{shown}")  # fmt: skip
+
+
+def table(title: str, rows: list[Row]) -> bool:
+    """Print a titled table; True when every row's goal is met."""
+    print(f"\n{title}")
+    print(f"{'case':<32}{'n':>5}{'':<2}{'p50':>8}{'p95':>8}{'max':>8}  {'goal':<14}{'result':<7}"
+          f"{'baseline':<28}{'p50/base':>8}")  # fmt: skip
+    for row in rows:
+        print(row.line())
+        if row.miss:
+            print(f"  ! {row.label}: {row.miss}")
+    return all(row.ok for row in rows)
+
+
+def datagram_moves(frames: list[list[Any]]) -> list[tuple[float, str, str]]:
+    """Each change of destination MAC in the client's frames: (wire time, old MAC, new MAC)."""
+    found: list[tuple[float, str, str]] = []
+    previous: str | None = None
+    for wire, mac, _ in frames:
+        if previous is not None and mac != previous:
+            found.append((float(wire), previous, mac))
+        previous = mac
+    return found
+
+
+def answering(
+    events: Iterable[tuple[float, str, bool]], initially: Iterable[str]
+) -> Callable[[str, float], bool]:
+    """Whether `mac` answered at wall time t, from (time, MAC, started answering?) events."""
+    timeline: dict[str, list[tuple[float, bool]]] = {mac: [(-math.inf, True)] for mac in initially}
+    for when, mac, up in sorted(events):
+        timeline.setdefault(mac, [(-math.inf, False)]).append((when, up))
+
+    def at(mac: str, when: float) -> bool:
+        state = False
+        for moment, up in timeline.get(mac, []):
+            if moment > when:
+                break
+            state = up
+        return state
+
+    return at
+
+
+def lost_datagrams(
+    frames: list[list[Any]], answers: Callable[[str, float], bool]
+) -> list[tuple[float, int]]:
+    """Datagrams that reached nobody: (wire time, sequence), and (estimated time, seq) of gaps.
+
+    A frame sent to a MAC whose node did not answer for the address then is lost; so is every
+    sequence number that never left the client (its kernel dropped it, unresolved).
+    """
+    lost: list[tuple[float, int]] = []
+    previous: tuple[float, int] | None = None
+    for wire, mac, sequence in frames:
+        if previous is not None:
+            start, first = previous
+            lost.extend(
+                (start + (m - first) * INTERVAL, m) for m in range(first + 1, int(sequence))
+            )
+        if not answers(mac, float(wire)):
+            lost.append((float(wire), int(sequence)))
+        previous = (float(wire), int(sequence))
+    return lost
+
+
+def per_move(
+    lost: list[tuple[float, int]], move_times: list[float], reach: float = MOVE_REACH
+) -> tuple[list[list[tuple[float, int]]], list[tuple[float, int]]]:
+    """Lost datagrams grouped by the nearest move (within `reach` s); and those beyond reach."""
+    grouped: list[list[tuple[float, int]]] = [[] for _ in move_times]
+    outside = []
+    for when, sequence in lost:
+        nearest = min(range(len(move_times)), key=lambda i: abs(move_times[i] - when), default=None)
+        if nearest is not None and abs(move_times[nearest] - when) <= reach:
+            grouped[nearest].append((when, sequence))
+        else:
+            outside.append((when, sequence))
+    return grouped, outside
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """What a dense probe saw beside the moves: its silences and its doubly answered requests."""
+
+    silence: float  # the longest run of requests nobody answered, times the period (seconds)
+    at: float  # when that silence began (the probe's clock: the last reply before it)
+    both: int  # requests answered by two or more MACs, moves or not
+
+
+def dense_rounds(lines: list[dict[str, Any]], period: float) -> Rounds:
+    """Request by request (`round`), as `lab.observers.moves` judges them, over the whole probe."""
+    by_round: dict[int, set[str]] = {}
+    first: dict[int, float] = {}
+    for line in lines:
+        number = int(line["round"])
+        by_round.setdefault(number, set()).add(str(line["mac"]))
+        first.setdefault(number, float(line["t"]))
+    longest, at, run, last = 0, 0.0, 0, 0.0
+    for number in range(min(by_round, default=0), max(by_round, default=-1) + 1):
+        if number in by_round:
+            run, last = 0, first[number]
+            continue
+        run += 1
+        if run > longest:
+            longest, at = run, last
+    both = sum(len(macs) > 1 for macs in by_round.values())
+    return Rounds(silence=round(longest * period, 6), at=at, both=both)
+
+
 # ---------------------------------------------------------------------- the driver (host side)
 
 
 @dataclass
 class Case:
-    """One kind of failover and its goal."""
+    """One kind of speaker fault and its goal (property 2)."""
 
     label: str
     sig: signal.Signals
-    flags: tuple[str, ...]
     goal: float  # p95 seconds
-    baseline: float  # seconds the ratio divides by
-    baseline_label: str
     trials: list["Trial"] = field(default_factory=list)
     hung: int = 0  # speakers still running EXIT_TIMEOUT after the signal
 
@@ -216,13 +452,13 @@ class Case:
 
 @dataclass
 class Trial:
-    """One failover; seconds are counted from the signal, None when unknown."""
+    """One failover; seconds are counted from the fault, None when unknown."""
 
     seconds: float | None = None  # first datagram to the new node
     announced: float | None = None  # the new owner's speaker logged `announcing`
-    lost: int | None = None  # datagrams to the old MAC after the signal
-    renewed: float | None = None  # SIGKILL: the killed speaker's last renewal (negative)
+    lost: int | None = None  # datagrams to the old MAC after the fault
     back: float | None = None  # the client went back to the old MAC: its last datagram there
+    both: int | None = None  # SIGSTOP: dense requests answered by two, signal to settled
 
     def show(self) -> str:
         """One line for the progress log."""
@@ -230,11 +466,41 @@ class Trial:
             return f"no switch within {FAILOVER_TIMEOUT:.0f} s"
         text = f"{self.seconds:.3f} s"
         if self.announced is not None:
-            text += f" (announced at {self.announced:.3f} s"
-            if self.renewed is not None:
-                text += f"; last renewal {self.renewed:+.3f} s"
-            text += ")"
+            text += f" (announced at {self.announced:.3f} s)"
         return text
+
+
+@dataclass
+class LinkTrial:
+    """Property 3: one switch port down and up."""
+
+    failover: Trial
+    split: int = 0  # samples with two answerers, whole trial
+    changes_after: int = 0  # changes of answerer from the last sample before the link returned
+    back: float | None = None  # link up → settled at the winner again, seconds
+    samples: int = 0
+
+
+@dataclass
+class Rolling:
+    """Property 4a: the moves of a rolling restart."""
+
+    overlaps: list[float] = field(default_factory=list)
+    gaps: list[float] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)  # per change of destination MAC
+    outside: int = 0  # lost datagrams far from every move
+    rounds: Rounds = field(default_factory=lambda: Rounds(0.0, 0.0, 0))  # silences, doubles
+    restarts: int = 0
+
+
+@dataclass
+class ColdStart:
+    """Property 4b: one start of every speaker at once."""
+
+    split: int
+    samples: int
+    first: float | None  # start → first answer, seconds
+    settled: float  # start → settled, seconds
 
 
 def objects(nodes: list[str]) -> list[dict[str, Any]]:
@@ -260,12 +526,19 @@ def objects(nodes: list[str]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def log_time(line: str) -> float | None:
+    """The wall time of a Python log line (`2026-12-02 12:38:22,338 INFO …`), None if not one."""
+    try:
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    except ValueError:
+        return None
+
+
 class Bench:
     """The lab, the probe and the trials."""
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
-        self.flags: tuple[str, ...] = ()
         self.ip = ""
         self.winner = ""
         self.probe: Child | None = None
@@ -276,6 +549,20 @@ class Bench:
         """The lab's network (built by `start`)."""
         assert self.lab.network is not None  # noqa: S101 - started first
         return self.lab.network
+
+    @property
+    def client(self) -> str:
+        """The client's namespace."""
+        return str(self.network.hosts["client"].namespace)
+
+    def mac(self, node: str) -> str:
+        """`node`'s MAC on the LAN."""
+        return str(self.network.hosts[node].mac)
+
+    def ask(self, command: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """One command to the probe."""
+        assert self.probe is not None  # noqa: S101 - started first
+        return self.probe.ask(command, timeout=timeout)
 
     def start(self) -> None:
         """Everything up; the address allocated; the probe streaming; the first owner settled."""
@@ -292,12 +579,13 @@ class Bench:
             time.sleep(0.2)
         if not self.ip:
             raise RuntimeError(f"{SERVICE} got no address in {SETTLE_TIMEOUT:.0f} s")
-        client = self.network.hosts["client"].namespace
-        self.probe = Child(python_in(client, "bench.failover", "probe", self.ip))
+        self.probe = Child(python_in(self.client, "bench.failover", "probe", self.ip))
         self.probe.wait_ready()
         for node in lab.node_names:
             lab.wait_speaker(node)
         self.winner = self.settle(None)
+        for node in lab.node_names:  # every pair has heard each other: the cluster is whole
+            self.wait_ready(node, 0.0)
 
     def node_of(self, mac: str | None) -> str:
         """The node owning `mac`."""
@@ -305,10 +593,9 @@ class Bench:
 
     def settle(self, expected: str | None) -> str:
         """Wait until the client's frames go to `expected` (else the announcer) for SETTLE_HOLD."""
-        assert self.probe is not None  # noqa: S101 - started first
         deadline, since, node = time.monotonic() + SETTLE_TIMEOUT, None, ""
         while time.monotonic() < deadline:
-            current = self.probe.ask({"current": True})
+            current = self.ask({"current": True})
             node = self.node_of(current["mac"])
             want = expected or self.lab.announcers().get(SERVICE)
             if node == want and current["age"] < 5 * INTERVAL:
@@ -320,90 +607,272 @@ class Bench:
             time.sleep(0.1)
         raise RuntimeError(f"{self.ip} did not settle on {expected or 'its announcer'}: {node}")
 
-    def restart_all(self, flags: tuple[str, ...]) -> None:
-        """Every speaker restarted with `flags` (they judge peers by their own lease duration)."""
-        for node in self.lab.node_names:
-            self._stop(node, signal.SIGTERM)
-        for node in self.lab.node_names:
-            self.lab.start_speaker(node, *flags)
-        for node in self.lab.node_names:
-            self.lab.wait_speaker(node)
-        self.flags = flags
-        self.settle(self.winner)
+    def wait_ready(self, node: str, since: float) -> bool:
+        """Wait until `node`'s heartbeats say ready, from a speaker first heard after `since`."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.ask({"ready": {"node": node, "after": since}})["ready"]:
+                return True
+            time.sleep(0.05)
+        print(f"  ! {node}'s heartbeats did not say ready within {READY_TIMEOUT:.0f} s")
+        return False
 
-    def trial(self, case: Case) -> None:
-        """Stop the winner's speaker with the case's signal; time the client's switch; restore."""
-        assert self.probe is not None  # noqa: S101 - started first
+    # ---------------------------------------------------------------- property 2
+
+    def fault_trial(self, case: Case) -> None:
+        """Kill, freeze or stop the winner's speaker; time the client's switch; restore."""
         old = self.winner
         process = self.lab.processes[f"speaker {old}"]  # left there: the Lab stops it on errors
-        time.sleep(self.jitter.uniform(0.0, renew_of(self.flags)))  # any phase of the renewals
+        dense = None
+        if case.sig == signal.SIGSTOP:  # the thaw: does the frozen speaker answer beside the new?
+            dense = Observer(self.client, CLIENT_IP, [self.ip], mode="dense", every=DENSE_EVERY,
+                             duration=SETTLE_TIMEOUT + 30)  # fmt: skip
+        time.sleep(self.jitter.uniform(0.0, HB_INTERVAL))  # any phase of the heartbeats
         signalled = time.time()
-        process.send_signal(case.sig)
-        seen = self.probe.ask(
-            {"wait": {"after": signalled, "old": self.network.hosts[old].mac,
-                      "timeout": FAILOVER_TIMEOUT}},
+        self.lab.signal_speaker(old, case.sig)
+        seen = self.ask(
+            {"wait": {"after": signalled, "old": self.mac(old), "timeout": FAILOVER_TIMEOUT}},
             timeout=FAILOVER_TIMEOUT + 5,
-        )  # fmt: skip
-        if not self._exited(old, process):
-            case.hung += 1
-        last = self.probe.ask({"last": {"after": signalled, "old": self.network.hosts[old].mac}})
-        trial = Trial()
-        if case.sig == signal.SIGKILL:  # its Lease keeps the last renewal it made
-            trial.renewed = self._renewed(old) - signalled
-        if seen["wire"] is not None:
-            trial.seconds, trial.lost = seen["wire"] - signalled, seen["lost"]
-            announced = self._announced_at(self.node_of(seen["mac"]), signalled)
-            trial.announced = None if announced is None else announced - signalled
-            if last["still"] or (last["wire"] or 0.0) > seen["wire"]:  # went back to the old MAC
-                trial.back = (time.time() if last["still"] else last["wire"]) - signalled
-                print(
-                    f"  ! the client went back to {old}'s MAC: its last datagram to it left "
-                    f"{trial.back:.3f} s after the signal{' (and still)' if last['still'] else ''}"
-                )
-            if trial.announced is not None and trial.seconds - trial.announced > SLOW_SWITCH:
-                arps = ", ".join(f"{w - signalled:+.3f} {op} from {self.node_of(m)}"
-                                 for w, m, op in seen["arps"])  # fmt: skip
-                print(f"  ! slow switch; ARP for {self.ip} seen by the client: {arps}")
+        )
+        if case.sig == signal.SIGSTOP:
+            last = self.ask({"last": {"after": signalled, "old": self.mac(old)}})
+            self.lab.signal_speaker(old, signal.SIGCONT)
+        else:
+            if not self._exited(old, process):
+                case.hung += 1
+            last = self.ask({"last": {"after": signalled, "old": self.mac(old)}})
+        trial = self._trial(seen, last, signalled, old)
         case.trials.append(trial)
-        self.lab.start_speaker(old, *self.flags)
-        self.lab.wait_speaker(old)
-        self.settle(self.winner)
+        if case.sig != signal.SIGSTOP:
+            self.lab.start_speaker(old)
+        try:
+            self.settle(self.winner)
+        finally:
+            if dense is not None:
+                trial.both = dense_rounds(dense.stop(), DENSE_EVERY).both
+
+    def _trial(
+        self, seen: dict[str, Any], last: dict[str, Any], signalled: float, old: str
+    ) -> Trial:
+        trial = Trial()
+        if seen["wire"] is None:
+            return trial
+        trial.seconds, trial.lost = seen["wire"] - signalled, seen["lost"]
+        announced = self._announced_at(self.node_of(seen["mac"]), signalled)
+        trial.announced = None if announced is None else announced - signalled
+        if last["still"] or (last["wire"] or 0.0) > seen["wire"]:  # went back to the old MAC
+            trial.back = (time.time() if last["still"] else last["wire"]) - signalled
+            print(
+                f"  ! the client went back to {old}'s MAC: its last datagram to it left "
+                f"{trial.back:.3f} s after the fault{' (and still)' if last['still'] else ''}"
+            )
+        if trial.announced is not None and trial.seconds - trial.announced > SLOW_SWITCH:
+            arps = ", ".join(f"{w - signalled:+.3f} {op} from {self.node_of(m)}"
+                             for w, m, op in seen["arps"])  # fmt: skip
+            print(f"  ! slow switch; ARP for {self.ip} seen by the client: {arps}")
+        return trial
+
+    # ---------------------------------------------------------------- property 3
+
+    def link_trial(self) -> LinkTrial:
+        """The winner's switch port down for LINK_DOWN, then up; sampled all along."""
+        old = self.winner
+        sampler = Observer(self.client, CLIENT_IP, [self.ip], mode="sample", every=SAMPLE_EVERY,
+                           window=SAMPLE_WINDOW, duration=SETTLE_TIMEOUT + 30)  # fmt: skip
+        origin = time.monotonic()  # ≈ the sampler's t = 0 (it starts sampling when ready)
+        try:
+            time.sleep(0.5 + self.jitter.uniform(0.0, HB_INTERVAL))
+            cut = time.time()
+            self.lab.link(old, up=False)
+            try:
+                seen = self.ask(
+                    {"wait": {"after": cut, "old": self.mac(old), "timeout": FAILOVER_TIMEOUT}},
+                    timeout=FAILOVER_TIMEOUT + 5,
+                )
+                last = self.ask({"last": {"after": cut, "old": self.mac(old)}})
+                time.sleep(max(0.0, cut + LINK_DOWN - time.time()))
+            finally:
+                restored = time.monotonic()
+                self.lab.link(old, up=True)
+            self.settle(self.winner)
+            back = time.monotonic() - restored
+            time.sleep(FLAP_WATCH)
+        finally:
+            lines = sampler.stop()
+        trial = LinkTrial(failover=self._trial(seen, last, cut, old), back=back)
+        trial.samples = len(lines)
+        trial.split = summarise(lines).get(self.ip, _EMPTY).split
+        up_at = restored - origin
+        before = [line for line in lines if line["t"] < up_at and line["answers"][self.ip]]
+        after = before[-1:] + [line for line in lines if line["t"] >= up_at]
+        trial.changes_after = summarise(after).get(self.ip, _EMPTY).changes
+        return trial
+
+    # ---------------------------------------------------------------- property 4
+
+    def rolling(self, rounds: int, result: Rolling) -> None:
+        """Restart every speaker, one at a time, `rounds` times, under a dense Observer."""
+        dense = Observer(self.client, CLIENT_IP, [self.ip], mode="dense", every=DENSE_EVERY,
+                         duration=600.0)  # fmt: skip
+        began = time.time()
+        try:
+            time.sleep(0.5)
+            for _ in range(rounds):
+                for node in self.lab.node_names:
+                    since = time.time()
+                    self.lab.restart_speaker(node)
+                    self.wait_ready(node, since)
+                    self.settle(self.winner)
+                    result.restarts += 1
+            time.sleep(0.5)
+        finally:
+            lines = dense.stop()
+        for move in moves(lines, period=DENSE_EVERY):
+            result.overlaps.append(move.overlap)
+            result.gaps.append(move.gap)
+            print(f"  ARP answerer {self.node_of(move.old)} → {self.node_of(move.new)} at"
+                  f" {move.at:.3f} s: overlap {move.overlap:.3f} s,"
+                  f" gap {move.gap:.3f} s")  # fmt: skip
+        result.rounds = dense_rounds(lines, DENSE_EVERY)
+        frames = self.ask({"since": {"after": began}})["frames"]
+        answers = answering(self._answer_events(began), [self.mac(self.winner)])
+        lost = lost_datagrams(frames, answers)
+        switches = datagram_moves(frames)
+        grouped, outside = per_move(lost, [w for w, _, _ in switches])
+        result.lost, result.outside = [len(g) for g in grouped], len(outside)
+        for (when, old, new), group in zip(switches, grouped, strict=True):
+            shown = ", ".join(f"#{q} at {w - when:+.3f} s" for w, q in group)
+            print(f"  datagrams {self.node_of(old)} → {self.node_of(new)} at {when - began:.3f} s:"
+                  f" lost {len(group)}{' (' + shown + ')' if shown else ''}")  # fmt: skip
+        for when, sequence in outside:
+            print(f"  ! datagram #{sequence} lost at {when - began:.3f} s, far from any move")
+
+    def _answer_events(self, after: float) -> list[tuple[float, str, bool]]:
+        """(time, MAC, started?) from every speaker's `announcing` / `no longer answering` lines."""
+        events = []
+        for node in self.lab.node_names:
+            for line in self._log_lines(node):
+                when = log_time(line)
+                if when is None or when < after:
+                    continue
+                if f"announcing {self.ip}" in line:
+                    events.append((when, self.mac(node), True))
+                elif f"no longer answering for {self.ip}" in line:
+                    events.append((when, self.mac(node), False))
+        return events
+
+    def cold_start(self) -> ColdStart:
+        """SIGKILL every speaker, start them all at once, until settled; sampled all along."""
+        sampler = Observer(self.client, CLIENT_IP, [self.ip], mode="sample", every=COLD_EVERY,
+                           window=COLD_WINDOW, duration=SETTLE_TIMEOUT + 30)  # fmt: skip
+        origin = time.monotonic()
+        try:
+            for node in self.lab.node_names:
+                self.lab.signal_speaker(node, signal.SIGKILL)
+            for node in self.lab.node_names:
+                self.lab.processes[f"speaker {node}"].wait(EXIT_TIMEOUT)
+            time.sleep(COLD_PAUSE)
+            started, wall = time.monotonic(), time.time()
+            for node in self.lab.node_names:
+                self.lab.start_speaker(node)
+            for node in self.lab.node_names:
+                self.wait_ready(node, wall)
+            settled = self._answered_alone(sampler, self.mac(self.winner)) - (started - origin)
+        finally:
+            lines = sampler.stop()
+        summary = summarise(lines).get(self.ip, _EMPTY)
+        began = started - origin  # the start on the sampler's clock
+        first = next((line["t"] - began for line in lines
+                      if line["t"] >= began and line["answers"][self.ip]), None)  # fmt: skip
+        return ColdStart(split=summary.split, samples=summary.samples, settled=settled,
+                         first=first)  # fmt: skip
+
+    def _answered_alone(self, sampler: Observer, mac: str) -> float:
+        """Wait until only `mac` answered every sample for SETTLE_HOLD; the sampler's t it began."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline:
+            lines = list(sampler.lines)
+            streak = None
+            for line in reversed(lines):
+                if line["answers"][self.ip] != [mac]:
+                    break
+                streak = float(line["t"])
+            if streak is not None and float(lines[-1]["t"]) - streak >= SETTLE_HOLD:
+                return streak
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"{self.ip} not answered by {self.node_of(mac)} alone after a cold start"
+        )
+
+    # ---------------------------------------------------------------- property 8
+
+    def lease_writes(self, seconds: float) -> dict[str, int]:
+        """Writes to each speaker's Lease over `seconds`, counted from a watch of their Leases."""
+        path = "/apis/coordination.k8s.io/v1/namespaces/metallb-system/leases"
+        base = self.lab.server.url
+        with urllib.request.urlopen(base + path, timeout=10) as response:  # noqa: S310 - the lab's
+            listing = json.load(response)
+        version = listing["metadata"]["resourceVersion"]
+        names = {lease_name(node): node for node in self.lab.node_names}
+        seen: list[tuple[float, str]] = []
+        url = f"{base}{path}?watch=true&resourceVersion={version}&timeoutSeconds={seconds + 2:.0f}"
+
+        problems: list[str] = []
+
+        def watch() -> None:
+            try:
+                with urllib.request.urlopen(url, timeout=seconds + 30) as stream:  # noqa: S310
+                    for raw in stream:
+                        event = json.loads(raw)
+                        name = (event.get("object") or {}).get("metadata", {}).get("name")
+                        if event.get("type") == "ERROR":
+                            problems.append(f"watch error: {event.get('object')}")
+                        elif name in names:
+                            seen.append((time.monotonic(), names[name]))
+            except (OSError, ValueError) as error:
+                problems.append(f"watch failed: {error}")
+            if time.monotonic() < started + seconds:
+                problems.append("the watch ended before the window did")
+
+        started = time.monotonic()
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        time.sleep(seconds)
+        counts = dict.fromkeys(self.lab.node_names, 0)
+        for when, node in seen.copy():
+            if started <= when < started + seconds:
+                counts[node] += 1
+        thread.join(10.0)
+        if problems:
+            raise RuntimeError(f"counting Lease writes: {'; '.join(problems)}")
+        return counts
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _log_lines(self, node: str) -> list[str]:
+        path = self.lab.workdir / f"speaker-{node}.log"
+        return path.read_text(errors="replace").splitlines() if path.exists() else []
 
     def _announced_at(self, node: str, after: float) -> float | None:
         """When `node`'s speaker logged that it announces the address (first time after `after`)."""
-        path = self.lab.workdir / f"speaker-{node}.log"
-        if not path.exists():
-            return None
-        needle = f"announcing {self.ip} "
-        for line in path.read_text(errors="replace").splitlines():
-            if needle in line:
-                with_ms = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-                if with_ms >= after - 0.001:
-                    return with_ms
+        needle = f"announcing {self.ip}"
+        for line in self._log_lines(node):
+            if line.endswith(needle):
+                when = log_time(line)
+                if when is not None and when >= after - 0.001:
+                    return when
         return None
 
-    def _renewed(self, node: str) -> float:
-        """The renewTime (UTC, microseconds) of `node`'s speaker Lease, as a timestamp."""
-        raw = self.lab.kubectl("get", "lease", lease_name(node), "-n", "metallb-system",
-                               "-o", "jsonpath={.spec.renewTime}")  # fmt: skip
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-
-    def _stop(self, node: str, sig: signal.Signals) -> None:
-        process = self.lab.processes[f"speaker {node}"]
-        process.send_signal(sig)
-        self._exited(node, process)
-
-    def _exited(self, node: str, process: "subprocess.Popen[bytes]") -> bool:
+    def _exited(self, node: str, process: Any) -> bool:
         """Wait for a signalled speaker; one still running after EXIT_TIMEOUT is killed (by PID)."""
         try:
             process.wait(timeout=EXIT_TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
-            tail = (self.lab.workdir / f"speaker-{node}.log").read_text(errors="replace")
             print(f"  ! speaker {node} (pid {process.pid}) still running {EXIT_TIMEOUT:.0f} s after"
                   " the signal; killed. Its log ends:")  # fmt: skip
-            for line in tail.splitlines()[-12:]:
+            for line in self._log_lines(node)[-12:]:
                 print(f"  !   {line}")
             return False
         return True
@@ -414,62 +883,104 @@ class Bench:
             self.probe.stop()
 
 
-def renew_of(flags: tuple[str, ...]) -> float:
-    """The --lease-renew in `flags` (the speaker's default otherwise)."""
-    return float(flags[flags.index("--lease-renew") + 1]) if "--lease-renew" in flags else 1.0
+# ---------------------------------------------------------------------- the run
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default); nan when empty."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    position = (len(ordered) - 1) * fraction
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+@dataclass
+class Results:
+    """Everything measured, filled phase by phase (a phase cut short leaves its part empty)."""
+
+    trials: int
+    rounds: int
+    lease_window: float
+    lease: dict[str, int] = field(default_factory=dict)
+    cases: list[Case] = field(default_factory=list)
+    links: list[LinkTrial] = field(default_factory=list)
+    rolling: Rolling = field(default_factory=Rolling)
+    colds: list[ColdStart] = field(default_factory=list)
 
 
-def report(cases: list[Case]) -> bool:
-    """The table; True when every goal is met."""
-    print(f"\n{'case':<24}{'n':>6}{'p50 s':>8}{'p95 s':>8}{'max s':>8}  {'goal':<13}{'result':<8}"
-          f"{'baseline':<27}{'p50/base':>8}")  # fmt: skip
-    met = True
-    for case in cases:
-        times = case.times
-        p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
-        ok = len(times) == len(case.trials) and p95 <= case.goal and not case.hung
-        met &= ok
-        print(
-            f"{case.label:<24}{len(times):>3}/{len(case.trials):<2}{p50:>8.3f}{p95:>8.3f}"
-            f"{max(times, default=math.nan):>8.3f}  {'p95 <= ' + format(case.goal, 'g') + ' s':<13}"
-            f"{'PASS' if ok else 'MISS':<8}{case.baseline_label:<27}{p50 / case.baseline:>7.2f}x"
-        )
-    print("\nwhere the time goes (p50 over trials, seconds)")
-    print(f"{'case':<24}{'renewal→kill':>13}{'renewal→announce':>17}{'signal→announce':>16}"
-          f"{'announce→datagram':>18}{'lost':>6}")  # fmt: skip
-    for case in cases:
-        columns: list[list[float]] = [[], [], [], [], []]
-        for t in case.trials:
-            if t.seconds is None or t.announced is None:
-                continue
-            if t.renewed is not None:
-                columns[0].append(-t.renewed)
-                columns[1].append(t.announced - t.renewed)
-            columns[2].append(t.announced)
-            columns[3].append(t.seconds - t.announced)
-        columns[4] = [float(t.lost) for t in case.trials if t.lost is not None]
-        cells = "".join(
-            _p50(values, spec)
-            for values, spec in zip(
-                columns, ("13.3f", "17.3f", "16.3f", "18.3f", "6.0f"), strict=True
-            )
-        )
-        notes = [f"{case.hung} stopped speaker(s) had to be killed"] if case.hung else []
+def report(results: Results) -> bool:
+    """The four tables; True when every goal is met."""
+    hold = f"hold {HB_HOLD:g} s, interval {HB_INTERVAL:g} s"
+    met = table(
+        f"Property 2: crash and freeze failover, default settings (heartbeat every {HB_INTERVAL:g}"
+        f" s, hold {HB_HOLD:g} s); seconds from the signal to the first datagram to another node",
+        [
+            Row(case.label, case.times, results.trials, case.goal, baseline_label=hold,
+                baseline=HB_HOLD,
+                miss=f"{case.hung} stopped speaker(s) had to be killed" if case.hung else "")
+            for case in results.cases
+        ] + [
+            Row("SIGSTOP: requests 2 answered",
+                [float(t.both) for t in case.trials if t.both is not None], results.trials, None,
+                unit="")
+            for case in results.cases if case.sig == signal.SIGSTOP
+        ],
+    )  # fmt: skip
+    print("where the time goes (p50 over trials, seconds; lost = datagrams to the old MAC)")
+    print(f"{'case':<32}{'signal→announce':>16}{'announce→datagram':>18}{'lost':>6}")
+    for case in results.cases:
+        announced = [t.announced for t in case.trials if t.announced is not None]
+        switch = [t.seconds - t.announced for t in case.trials
+                  if t.seconds is not None and t.announced is not None]  # fmt: skip
+        lost = [float(t.lost) for t in case.trials if t.lost is not None]
         back = [t.back for t in case.trials if t.back is not None]
-        if back:
-            notes.append(f"{len(back)} went back to the old MAC, until {max(back):.3f} s at most")
-        print(f"{case.label:<24}{cells}" + (f"  ({'; '.join(notes)})" if notes else ""))
+        note = f"  ({len(back)} went back to the old MAC)" if back else ""
+        print(f"{case.label:<32}{_p50(announced, '16.3f')}{_p50(switch, '18.3f')}"
+              f"{_p50(lost, '6.0f')}{note}")  # fmt: skip
+    links = results.links
+    n = results.trials
+    met &= table(
+        f"Property 3: link failure (switch port down {LINK_DOWN:g} s, then up); sample Observer"
+        f" every {SAMPLE_EVERY:g} s over each trial",
+        [
+            Row("link down → datagram to other", [t.failover.seconds for t in links
+                                                   if t.failover.seconds is not None], n, 1.0,
+                baseline_label=hold, baseline=HB_HOLD),
+            Row("split samples per trial", [float(t.split) for t in links], n, 0, "max", ""),
+            Row("owner changes after link up", [float(t.changes_after) for t in links], n, 1,
+                "max", ""),
+            Row("link up → settled at winner", [t.back for t in links if t.back is not None], n,
+                None),
+        ],
+    )  # fmt: skip
+    rolling, colds = results.rolling, results.colds
+    moved = len(rolling.overlaps)
+    met &= table(
+        f"Property 4: (a) rolling restart, {results.rounds} round(s), {rolling.restarts} restarts,"
+        f" dense Observer every {DENSE_EVERY:g} s; (b) cold starts, sample Observer every"
+        f" {COLD_EVERY:g} s",
+        [
+            Row("rolling: overlap per move", rolling.overlaps, moved, 0.05, "max"),
+            Row("rolling: gap per move", rolling.gaps, moved, 0.1, "max"),
+            Row("rolling: lost datagrams per move", [float(v) for v in rolling.lost],
+                len(rolling.lost), 1, "max", "",
+                miss=f"{rolling.outside} lost datagram(s) far from any move" if rolling.outside
+                else ("" if moved else "the address never moved")),
+            Row("cold start: split samples", [float(c.split) for c in colds], n, 0, "max", ""),
+            Row("cold start → first answer", [c.first for c in colds if c.first is not None], n,
+                None),
+            Row("cold start → settled", [c.settled for c in colds], n, None),
+        ],
+    )  # fmt: skip
+    print(f"rolling restart: {moved} moves seen by the dense Observer, {len(rolling.lost)} by the"
+          f" datagrams; longest silence {rolling.rounds.silence:.3f} s (at {rolling.rounds.at:.2f}"
+          f" s); requests answered by two: {rolling.rounds.both}")  # fmt: skip
+    per_minute = {node: count * 60.0 / results.lease_window
+                  for node, count in results.lease.items()}  # fmt: skip
+    met &= table(
+        f"Property 8: Lease writes per node per minute, settled lab, defaults (renew every"
+        f" {DEFAULTS.lease_renew:g} s); {results.lease_window:g} s watched",
+        [
+            Row("Lease writes per node per minute", list(per_minute.values()), 3, 6, "max", "",
+                f"renew every {OLD_RENEW:g} s: {60 / OLD_RENEW:g}/min", 60 / OLD_RENEW),
+        ],
+    )  # fmt: skip
+    print("  " + ", ".join(f"{node}: {count} writes" for node, count in results.lease.items()))
+    for node, count in results.lease.items():
+        if not count:
+            print(f"  ! {node} never renewed its Lease: peers that cannot hear it count it dead")
     return met
 
 
@@ -478,45 +989,101 @@ def _p50(values: list[float], spec: str) -> str:
     return format(percentile(values, 0.5), spec) if values else f"{'-':>{width}}"
 
 
-def run(trials: int) -> bool:
-    """All three cases in one lab; prints the table; True when every goal is met."""
-    cases = [
-        Case("SIGTERM, lease 3.0/1.0", signal.SIGTERM, (), 0.3, INTERVAL,
-             f"datagram interval {INTERVAL:.3f} s"),
-        Case("SIGKILL, lease 3.0/1.0", signal.SIGKILL, (), 4.0, 3.0, "lease duration 3.0 s"),
-        Case("SIGKILL, lease 1.5/0.5", signal.SIGKILL, FAST, 2.0, 1.5, "lease duration 1.5 s"),
-    ]  # fmt: skip
+def measure(bench: Bench, results: Results) -> None:
+    """Every phase in one lab, in order; progress printed as it goes, with each phase's time."""
+    clock = time.monotonic()
+
+    def phase(title: str) -> None:
+        nonlocal clock
+        print(f"{title} (previous phase {time.monotonic() - clock:.0f} s)", flush=True)
+        clock = time.monotonic()
+
+    phase(f"Property 8: watching the speakers' Leases for {results.lease_window:g} s")
+    results.lease = bench.lease_writes(results.lease_window)
+    print(f"  writes: {results.lease}", flush=True)
+    phase("Property 2: crash, freeze, graceful stop")
+    results.cases = [
+        Case("SIGKILL (crash)", signal.SIGKILL, 0.5),
+        Case("SIGSTOP (freeze)", signal.SIGSTOP, 0.5),
+        Case("SIGTERM (graceful)", signal.SIGTERM, 0.05),
+    ]
+    for case in results.cases:
+        for number in range(results.trials):
+            bench.fault_trial(case)
+            print(f"  {case.label} #{number + 1}: {case.trials[-1].show()}", flush=True)
+    phase("Property 3: link failure")
+    for number in range(results.trials):
+        trial = bench.link_trial()
+        results.links.append(trial)
+        print(f"  link down #{number + 1}: {trial.failover.show()}; split samples {trial.split},"
+              f" changes after link up {trial.changes_after}, settled {trial.back or 0:.3f} s"
+              f" after ({trial.samples} samples)", flush=True)  # fmt: skip
+    phase("Property 4a: rolling restart")
+    bench.rolling(results.rounds, results.rolling)
+    print(f"  rolling restart: {len(results.rolling.overlaps)} moves, overlaps "
+          f"{[round(v, 3) for v in results.rolling.overlaps]}, gaps "
+          f"{[round(v, 3) for v in results.rolling.gaps]}, lost {results.rolling.lost}",
+          flush=True)  # fmt: skip
+    phase("Property 4b: cold starts")
+    for number in range(results.trials):
+        cold = bench.cold_start()
+        results.colds.append(cold)
+        print(f"  cold start #{number + 1}: split samples {cold.split} of {cold.samples}, first"
+              f" answer {cold.first if cold.first is None else round(cold.first, 3)} s, settled"
+              f" {cold.settled:.3f} s", flush=True)  # fmt: skip
+    phase("done")
+
+
+def run(trials: int, *, quick: bool, keep: Path | None = None) -> bool:
+    """Every property in one lab; prints the tables; True when every goal is met."""
+    results = Results(trials=trials, rounds=1 if quick else 2,
+                      lease_window=LEASE_WINDOW_QUICK if quick else LEASE_WINDOW)  # fmt: skip
     started = time.monotonic()
+    failed = False
     with Lab(nodes=3, examples=ROOT / "deploy" / "examples", say=lambda _: None) as lab:
         bench = Bench(lab)
         try:
             bench.start()
             print(
                 f"Speaker failover: {SERVICE} at {bench.ip}, hash winner {bench.winner}; {trials}"
-                f" trials per case; client datagram every {INTERVAL * 1000:.0f} ms"
+                f" trials per case; client datagram every {INTERVAL * 1000:.0f} ms; speakers"
+                f" with default settings (heartbeat {HB_INTERVAL:g} s, hold {HB_HOLD:g} s, Lease"
+                f" {DEFAULTS.lease_duration:g} s renewed every {DEFAULTS.lease_renew:g} s)",
+                flush=True,
             )
-            for case in cases:
-                if case.flags != bench.flags:
-                    bench.restart_all(case.flags)
-                for number in range(trials):
-                    bench.trial(case)
-                    print(f"  {case.label} #{number + 1}: {case.trials[-1].show()}", flush=True)
+            measure(bench, results)
+        except Exception:  # noqa: BLE001 - reported, the run fails, the logs are kept
+            traceback.print_exc()
+            print("! the run was cut short: what was measured follows", flush=True)
+            failed = True
         finally:
             bench.close()
-        met = report(cases)
+        met = report(results) and not failed
+        if keep is not None or not met:
+            kept = keep or Path(tempfile.mkdtemp(prefix="metalpool-failover-logs-"))
+            shutil.copytree(lab.workdir, kept, dirs_exist_ok=True)
+            print(f"\nlogs of the lab's processes copied to {kept}")
     load = os.getloadavg()[0]
     print(f"total {time.monotonic() - started:.0f} s; 1-min load average at the end {load:.2f}")
+    print("every goal met" if met else "GOAL MISSED")
     return met
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.failover [--trials N] [--quick]` or `… probe <ip>` (in the client)."""
-    parser = argparse.ArgumentParser(prog="bench.failover", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="bench.failover",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("mode", nargs="?", choices=("run", "probe"), default="run")
     parser.add_argument("target", nargs="?", help="probe only: the address to send to")
     parser.add_argument("--iface", default="eth0", help="probe only: the client interface")
-    parser.add_argument("--trials", type=int, default=10, help="trials per case (default 10)")
-    parser.add_argument("--quick", action="store_true", help="3 trials per case")
+    parser.add_argument("--trials", type=int, default=10,
+                        help="trials per case and cold starts (default 10)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true",
+                        help="3 trials, 1 rolling round, 30 s of Lease writes")  # fmt: skip
+    parser.add_argument("--keep-logs", type=Path, help="copy the lab's logs here at the end")
     args = parser.parse_args(argv)
     if args.mode == "probe":
         probe_main(args.target, args.iface)
@@ -525,8 +1092,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"bench.failover: {problem}", file=sys.stderr)
         return 2
-    run(3 if args.quick else max(1, args.trials))
-    return 0
+    met = run(3 if args.quick else max(1, args.trials), quick=args.quick, keep=args.keep_logs)
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

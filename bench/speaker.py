@@ -11,10 +11,10 @@ answered (it overflowed its receive buffer), so the difference was lost on the c
 Measures: p50/p99 reply latency idle (40/s) and at 1,000/s for ARP and NDP, kernel vs responder;
 the highest rate answered without loss in 2 s windows; the responder's CPU share at 20,000/s
 (from /proc/<pid>/stat, all threads); its CPU for requests about addresses it does not own.
-Then the failover part, `bench.failover` (the whole product in the lab; about 6 minutes, 2 with
+Then the failover part, `bench.failover` (the whole product in the lab; about 5 minutes, 2 with
 --quick; its exit status is this one's). Run (root):
 `.venv/bin/python -m bench.speaker [--only responder|failover] [--trials N] [--quick]`
-(about 7 minutes in all). Needs iproute2, and kubectl for the failover part.
+(about 6 minutes in all). Needs iproute2, and kubectl for the failover part.
 """
 
 import argparse

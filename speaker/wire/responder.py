@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 RESCAN_INTERVAL = 10.0  # metallb-compat.md §4.5: MetalLB rescans interfaces every 10 s
 RECEIVE_BUFFER = 2 << 20  # 2 MiB asked, 4 MiB granted (Linux doubles): zero loss at 20k/s (§2.3)
 DRAIN_LIMIT = 64  # frames per socket per turn, so that one flooded interface cannot starve others
+SILENCE_MARGIN = 0.9  # isolate once our last heartbeat is 90 % of a hold old (receipt is later)
 RETRY_DELAY = 1.0  # first reopen attempt after a socket failure; doubles up to RESCAN_INTERVAL
 _FRAME_BUFFER = 2048  # an ARP request is 42-60 bytes and an NS ~86: longer frames are truncated
 _GONE = frozenset({errno.ENETDOWN, errno.ENXIO, errno.ENODEV})  # the interface went away
@@ -80,6 +81,7 @@ class Responder:
         self._epoch = 0  # isolations so far (loop stalls, carrier losses)
         self._stall_limit = stall_limit
         self._last_turn = clock()
+        self._last_beat: float | None = None  # our last heartbeat: what peers judge us by
         self._isolated = False
         self._table = OwnedTable()  # what the ports apply; loop thread only
         self._ports: dict[str, Port] = {}
@@ -242,14 +244,18 @@ class Responder:
 
         Checked before every reply, not only once per turn: a SIGSTOP can land between the
         turn's check and a queued request, and the reply would then leave seconds late, after
-        a peer took the address over, and turn a client's entry back to us.
+        a peer took the address over, and turn a client's entry back to us. Peers judge us by
+        our last heartbeat, not by our last turn: once that is nearly a hold time old, they
+        may have declared us dead, however recently this loop last ran.
         """
         if self._stall_limit is None:
             return False
         now = self._clock()
-        stalled = now - self._last_turn > self._stall_limit
+        silent = 0.0 if self._last_beat is None else now - self._last_beat
+        gap = max(now - self._last_turn, silent / SILENCE_MARGIN)
+        stalled = gap > self._stall_limit
         if stalled:
-            self._isolate(f"the responder stalled for {now - self._last_turn:.2f} s", now)
+            self._isolate(f"the responder stalled for {gap:.2f} s", now)
         self._last_turn = now
         return stalled
 
@@ -285,6 +291,7 @@ class Responder:
         payload = self._links.chatter.outgoing(owned, now, force=force)
         if payload is not None:
             self._links.send(payload)
+            self._last_beat = now
 
     def _isolate(self, why: str, now: float) -> None:
         """Stop answering everything at once; the chatter decides when to come back."""
