@@ -4,8 +4,8 @@ Pure: no lab, no root. The bench itself (`python -m bench.failover --quick`, abo
 root) is run by hand; these check the counting it reports, on hand-made records.
 """
 
-from bench.failover import (
-    INTERVAL,
+from bench.datagrams import INTERVAL
+from bench.failover_figures import (
     Row,
     answering,
     datagram_moves,
