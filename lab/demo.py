@@ -137,7 +137,11 @@ class Lab:
         self._spawn(f"speaker {node}", argv, self.node_kubeconfig)
 
     def wait_speaker(self, node: str, timeout: float = 20.0) -> None:
-        """Wait until `node`'s speaker holds its Lease (it is live for its peers)."""
+        """Wait until `node`'s speaker holds its Lease: it runs and reaches the API server.
+
+        It becomes a candidate about half a second later, once it has listened to its peers
+        on the LAN (docs/membership.md); until then its peers keep answering for it.
+        """
         deadline = time.monotonic() + timeout
         query = "jsonpath={.spec.holderIdentity}"
         while time.monotonic() < deadline:
