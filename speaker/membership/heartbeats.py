@@ -53,7 +53,6 @@ class View:
     claims: Mapping[str, bytes] = field(default_factory=dict)  # alive WIRE peers → claim filter
     states: Mapping[str, State] = field(default_factory=dict)
     modes: Mapping[str, Mode] = field(default_factory=dict)
-    lease_fresh: frozenset[str] = frozenset()  # peers whose Lease is fresh (alive by the API)
     gone_at: Mapping[str, float] = field(default_factory=dict)
 
     def claimants(self, ip: IPAddress) -> frozenset[str]:
@@ -149,7 +148,6 @@ class Heartbeats:
                 },
                 states=states,
                 modes={n: table.mode(n, now) for n in nodes},
-                lease_fresh=frozenset(n for n in nodes if table.lease_fresh(n, now)),
                 gone_at={n: t for n in nodes if (t := table.gone_at(n)) is not None},
             )
 

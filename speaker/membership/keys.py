@@ -9,8 +9,6 @@ speaker neither sends nor accepts heartbeats: every peer is judged by its Lease 
 """
 
 import asyncio
-import base64
-import binascii
 import logging
 from collections.abc import Callable, Mapping
 
@@ -18,10 +16,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from metalpool import names
+from metalpool.secrets import memberlist_key
 
 logger = logging.getLogger(__name__)
 
 SECRET_KEY = names.MEMBERLIST_KEY
+MIN_KEY_BYTES = 16  # 128 bits, the least an HMAC key should have
 SWITCH_AFTER = 2.5 * 60.0  # seconds a new key only verifies: over two refreshes of every peer
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
@@ -110,22 +110,18 @@ class KeyRing:
 
 
 def _key_of(data: Mapping[str, str | bytes], where: str) -> bytes | None:
-    """The key bytes: the decoded value of `secretkey` (at least 16 bytes)."""
-    raw = data.get(SECRET_KEY)
-    if not raw:
-        logger.warning("Secret %s has no data.%s", where, SECRET_KEY)
+    """The key bytes: the decoded `secretkey` (metalpool.secrets), at least 16 bytes."""
+    key = memberlist_key({"data": data})
+    if key is None:
+        logger.warning("Secret %s: data.%s is missing or not base64", where, SECRET_KEY)
         return None
-    try:
-        key = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        logger.warning("Secret %s: data.%s is not base64", where, SECRET_KEY)
-        return None
-    if len(key) < 16:  # noqa: PLR2004 - 128 bits, the least an HMAC key should have
+    if len(key) < MIN_KEY_BYTES:
         logger.warning(
-            "Secret %s: data.%s is %d bytes; at least 16 are needed",
+            "Secret %s: data.%s is %d bytes; at least %d are needed",
             where,
             SECRET_KEY,
             len(key),
+            MIN_KEY_BYTES,
         )
         return None
     return key

@@ -209,11 +209,6 @@ class PeerTable:
         # A released Lease is a goodbye: gone when seen released, not one duration later.
         return lease.seen + self.lease_duration if lease.holder else lease.seen
 
-    def lease_fresh(self, node: str, now: float) -> bool:
-        """Whether `node`'s Lease was renewed within one duration (alive by the API path)."""
-        lease = self._leases.get(node)
-        return lease is not None and bool(lease.holder) and now < lease.seen + self.lease_duration
-
     def _revived(self, peer: WirePeer, now: float) -> bool:
         """A peer gone silent on the LAN that its Lease says is running again, unheard.
 

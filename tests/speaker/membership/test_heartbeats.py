@@ -279,10 +279,9 @@ def test_without_keys_peers_are_judged_by_their_leases():
     lease = LeaseState(name="x", namespace="ns", holder="b", renewed=renewed)
     a.observe_lease("b", lease, at(1))
     view = a.view(at(2))
-    assert (view.states, view.modes, view.candidates, view.lease_fresh, view.claims) == (
+    assert (view.states, view.modes, view.candidates, view.claims) == (
         {"b": State.READY},
         {"b": Mode.LEASE},
-        frozenset({"b"}),
         frozenset({"b"}),
         {},
     )
