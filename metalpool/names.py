@@ -43,3 +43,14 @@ MEMBERLIST_SECRET: Final = "memberlist"  # noqa: S105 - a Secret's name, not a p
 MEMBERLIST_KEY: Final = "secretkey"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "metalpool"
+
+# Knowing the LAN (docs/lan.md). The speakers say on each Service whether its addresses are
+# announced, and if not, why (a condition, written by one speaker at a time). A speaker that
+# finds another device holding an address also writes the facts, for the controller to act on.
+ANNOUNCED_CONDITION: Final = PREFIX + "Announced"
+ADDRESS_CONFLICT_ANNOTATION: Final = "metalpool.io/address-conflict"  # on a Service, by a speaker
+# On an IPAddressPool, by the controller: addresses another device holds, never handed out.
+# Deleting the annotation (or one of its keys) clears the quarantine.
+QUARANTINE_ANNOTATION: Final = "metalpool.io/quarantine"
+EVENT_ADDRESS_CONFLICT: Final = "AddressConflict"
+EVENT_ADDRESS_QUARANTINED: Final = "AddressQuarantined"
