@@ -54,3 +54,5 @@ ADDRESS_CONFLICT_ANNOTATION: Final = "metalpool.io/address-conflict"  # on a Ser
 QUARANTINE_ANNOTATION: Final = "metalpool.io/quarantine"
 EVENT_ADDRESS_CONFLICT: Final = "AddressConflict"
 EVENT_ADDRESS_QUARANTINED: Final = "AddressQuarantined"
+EVENT_ADDRESS_CONFLICT_CLEARED: Final = "AddressConflictCleared"
+EVENT_SPLIT_BRAIN: Final = "SplitBrain"

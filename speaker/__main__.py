@@ -24,11 +24,13 @@ from k8s.api import Api, load_config
 from k8s.leases import LeaseHolder, LeaseSettings
 from metalpool import names
 from speaker import metrics, watch
+from speaker.lan.guard import PROBES, RECHECK, REPROBE, WINDOW, Timing
 from speaker.membership.heartbeats import HEARTBEAT_HOLD, HEARTBEAT_INTERVAL, Heartbeats
 from speaker.membership.keys import KeyRing
 from speaker.membership.lease_watch import PeerLeases
 from speaker.membership.leases import lease_name
 from speaker.wire.answers import Tally
+from speaker.wire.claims import Heard
 from speaker.wire.responder import Responder
 from speaker.worker import Speaker
 
@@ -79,6 +81,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=names.MEMBERLIST_SECRET,
         help="the Secret (in --namespace) whose data.secretkey signs LAN heartbeats",
     )
+    parser.add_argument(
+        "--probe-window",
+        type=float,
+        default=WINDOW,
+        help="seconds an address is probed before its first announcement (0: never probe;"
+        " docs/lan.md)",
+    )
+    parser.add_argument(
+        "--reprobe-interval",
+        type=float,
+        default=REPROBE,
+        help="seconds between probes of an address another device holds",
+    )
+    parser.add_argument(
+        "--recheck-interval",
+        type=float,
+        default=RECHECK,
+        help="seconds between probes of an announced address",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     if not args.node_name:
@@ -87,7 +108,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--lease-renew must be shorter than --lease-duration")
     if not 0 < args.heartbeat_interval * 2 <= args.heartbeat_hold <= 60:  # noqa: PLR2004
         parser.error("--heartbeat-hold must be at least twice --heartbeat-interval (at most 60 s)")
+    if args.probe_window < 0 or args.reprobe_interval <= 0 or args.recheck_interval <= 0:
+        parser.error("--probe-window must be >= 0, the re-probe and recheck intervals > 0")
     return args
+
+
+def _timing(args: argparse.Namespace) -> Timing:
+    return Timing(
+        spacing=args.probe_window / PROBES,
+        window=args.probe_window,
+        reprobe=args.reprobe_interval,
+        recheck=args.recheck_interval,
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -103,8 +135,18 @@ async def run(args: argparse.Namespace) -> int:
         hold=args.heartbeat_hold,
         now=time.monotonic(),
     )
+    loop = asyncio.get_running_loop()
+
+    def heard(claims: list[Heard]) -> None:  # from the responder thread
+        # Claims come only for watched addresses, which the speaker sets: it exists by then.
+        loop.call_soon_threadsafe(speaker.heard, claims)
+
     responder = Responder(
-        tally, allowed_names=allowed, chatter=membership, stall_limit=args.heartbeat_hold
+        tally,
+        allowed_names=allowed,
+        chatter=membership,
+        stall_limit=args.heartbeat_hold,
+        on_heard=heard,
     )
     responder.start()
     lease = LeaseHolder(
@@ -127,8 +169,8 @@ async def run(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         lb_class=args.lb_class,
         pod=_owner_reference(),
+        timing=_timing(args),
     )
-    loop = asyncio.get_running_loop()
 
     def wake() -> None:  # from the responder thread
         loop.call_soon_threadsafe(speaker.touch)

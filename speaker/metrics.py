@@ -41,6 +41,21 @@ MOVES = Counter(
     ["cause"],
 )
 
+CONFLICTS = Gauge(
+    "metalpool_speaker_address_conflicts",
+    "1 for each address this node won but does not announce: another device holds it",
+    ["ip", "mac", "interface"],
+)
+CLAIMS = Counter(
+    "metalpool_speaker_claims",
+    "Claims on addresses this node holds or probes, by finding (conflict, claimed, split_brain)",
+    ["finding"],
+)
+DEFENCES = Counter(
+    "metalpool_speaker_defences",
+    "Defending announcements sent (at most one per address every 10 s, RFC 5227 §2.4)",
+)
+
 _LAYER2 = (
     (
         "metallb_layer2_requests_received",

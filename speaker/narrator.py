@@ -8,14 +8,18 @@ the Service for a move. The worker calls in after every pass; nothing here decid
 import logging
 from collections.abc import Mapping
 
+from metalpool import names
 from metalpool.addresses import IPAddress
 from metalpool.events import Severity
+from metalpool.services import ServiceKey
 from speaker import metrics
 from speaker.cluster.announcements import Announcement
+from speaker.lan.guard import Conflict, Finding, Report
 from speaker.membership.handoffs import Cause, Step
 from speaker.membership.heartbeats import View
 from speaker.membership.table import Mode, State
 from speaker.reports import Reports
+from speaker.wire.replies import format_mac
 
 logger = logging.getLogger("speaker.worker")  # one logger for the loop and what it tells
 
@@ -35,6 +39,7 @@ class Narrator:
         self._node = node
         self._reports = reports
         self._states: dict[str, State] = {}
+        self._conflict_series: set[tuple[str, str, str]] = set()
 
     def peers(self, view: View) -> None:
         """A peer declared dead or gone (warning + Event on its Node), or back (info)."""
@@ -101,3 +106,47 @@ class Narrator:
         for ip, winner in sorted(step.released.items(), key=lambda kv: str(kv[0])):
             cause = Cause.JOIN if winner not in candidates else Cause.HANDOFF
             logger.info("handing %s over to %s (%s)", ip, winner or "nobody", cause.value)
+
+    def lan(self, report: Report, *, services: frozenset[ServiceKey]) -> None:
+        """A conflict, a claim on an owned IP, a split brain or a cleared conflict."""
+        message, reason = self._lan_words(report)
+        cleared = report.finding is Finding.CLEARED
+        severity = Severity.NORMAL if cleared else Severity.WARNING
+        logger.log(logging.INFO if cleared else logging.WARNING, "%s", message)
+        for key in sorted(services):
+            self._reports.about_service(key, severity, reason, message)
+
+    def _lan_words(self, report: Report) -> tuple[str, str]:
+        ip, mac, where = report.ip, format_mac(report.mac), report.interface
+        how = report.kind.value if report.kind is not None else ""
+        if report.finding is Finding.CONFLICT:
+            return (
+                f"address conflict: {ip} is held by another device, {mac} on {where} ({how});"
+                f' node "{self._node}" does not announce it',
+                names.EVENT_ADDRESS_CONFLICT,
+            )
+        if report.finding is Finding.CLAIMED:
+            return (
+                f'address conflict: {ip}, announced by node "{self._node}", is claimed by'
+                f" another device, {mac} on {where} ({how}); defending it",
+                names.EVENT_ADDRESS_CONFLICT,
+            )
+        if report.finding is Finding.SPLIT_BRAIN:
+            return (
+                f'split brain: {ip} is answered by node "{report.peer}" ({mac} on {where})'
+                f' while node "{self._node}" holds it',
+                names.EVENT_SPLIT_BRAIN,
+            )
+        return (
+            f'address {ip} probed free again: node "{self._node}" announces it',
+            names.EVENT_ADDRESS_CONFLICT_CLEARED,
+        )
+
+    def conflicts(self, now: Mapping[IPAddress, Conflict]) -> None:
+        """Keep the conflicts gauge equal to the guard's conflicts."""
+        series = {(str(c.ip), format_mac(c.mac), c.interface) for c in now.values()}
+        for gone in self._conflict_series - series:
+            metrics.CONFLICTS.remove(*gone)
+        for new in series - self._conflict_series:
+            metrics.CONFLICTS.labels(*new).set(1)
+        self._conflict_series = series

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from k8s.api import Api, ApiError
@@ -40,17 +40,23 @@ from speaker.cluster.announcements import (
 from speaker.cluster.inputs import parse_service_ips, parse_slice
 from speaker.cluster.l2status import Existing
 from speaker.cluster.nodes import EndpointSlice, collect_endpoints
-from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, decide
+from speaker.lan.guard import Actions, Guard, Timing
+from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, Step, decide
 from speaker.membership.heartbeats import Heartbeats, View
 from speaker.membership.table import Mode, State
 from speaker.narrator import Narrator
 from speaker.reports import Reports
+from speaker.wire.claims import Heard
 from speaker.wire.interfaces import Selection
 
 logger = logging.getLogger(__name__)
 Index = Mapping[Any, Any]
 LEASE_RETRY = 5.0  # seconds between attempts to take our own Lease while the API is away
 CUT_OFF_POLL = 0.5  # seconds between checks whether we lost every link
+# Takeovers probed first (docs/lan.md): nobody MetalPool answered the IP before. A move
+# (crash, hand-off, ...) is not: its owner defended the IP until then, and a probe would add
+# its window to every failover; the new owner probes it at once instead (`Guard.tick`).
+PROBED = frozenset({Cause.START, Cause.TIMEOUT})
 
 
 class Owner(Protocol):
@@ -63,8 +69,15 @@ class Owner(Protocol):
         epoch: int | None = None,
         after: Iterable[Callable[[], Iterable[bytes]]] = (),
         standby: Mapping[IPAddress, frozenset[str] | None] | None = None,
+        watch: Iterable[IPAddress] = (),
     ) -> None:
         """Replace the owned table (gained IPs are announced at once; `after` sent once applied)."""
+
+    def probe(self, ips: Mapping[IPAddress, frozenset[str] | None]) -> None:
+        """Send one probe for each IP on its interfaces."""
+
+    def defend(self, ips: Iterable[IPAddress]) -> None:
+        """Send one announcement round for each owned IP."""
 
     def announce(self, ips: Iterable[IPAddress]) -> None:
         """Send the gratuitous burst of owned `ips` again."""
@@ -98,8 +111,10 @@ class Speaker:
         namespace: str,
         lb_class: str | None,
         pod: Mapping[str, Any] | None = None,
+        timing: Timing | None = None,
     ) -> None:
         self.membership = membership
+        self.guard = Guard(timing or Timing())
         self.services: Mirror[ServiceIPs] = Mirror(parse_service_ips)
         self.slices: Mirror[EndpointSlice] = Mirror(parse_slice)
         self.reports = Reports(
@@ -140,6 +155,15 @@ class Speaker:
     def peers_listed(self) -> None:
         """Every peer's Lease is known: elections may start (the fallback needs them)."""
         self._peers_listed = True
+        self._wake.set()
+
+    def heard(self, heard: Iterable[Heard]) -> None:
+        """Claims the responder's sentry heard (call in the loop's thread)."""
+        owned = frozenset(a.ip for a in self._current)
+        ours = self._owner.selection.macs
+        peers = self.membership.speaker_macs()
+        for one in heard:
+            self._act(self.guard.heard(one, ours=ours, peers=peers, owned=owned))
         self._wake.set()
 
     def start(self) -> list[asyncio.Task[None]]:
@@ -200,7 +224,7 @@ class Speaker:
 
     async def _wait(self) -> None:
         now = time.monotonic()
-        times = [self.membership.next_change(now), self._settles_at]
+        times = [self.membership.next_change(now), self._settles_at, self.guard.next_due()]
         times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
         due = min((t for t in times if t is not None), default=None)
         timeout = None if due is None else max(0.0, due - now) + 0.001
@@ -240,6 +264,7 @@ class Speaker:
             )
         )
         won = announcements_for(self._node, snapshot, planned)
+        step = self._probe_first(step, won, now)
         mine = frozenset(a for a in won if a.ip in step.owned)
         handoffs = self.membership.handoffs(step.released)
         self._owner.set_owned(
@@ -247,7 +272,9 @@ class Speaker:
             epoch=view.epoch,
             after=[handoffs] if step.released else [],
             standby={a.ip: a.interfaces for a in won if a.ip in step.waiting},
+            watch=self.guard.watched,
         )
+        self._act(self.guard.tick({a.ip: a.interfaces for a in mine}, now))
         if step.reassert:
             self._owner.announce(step.reassert)
         self.narrator.moves(
@@ -269,6 +296,38 @@ class Speaker:
         self._post_assigned(gained)
         self._post_missing_interfaces(a for a in mine if a.ip in step.taken)
         self.reports.announced(mine)
+
+    def _probe_first(self, step: Step, won: Iterable[Announcement], now: float) -> Step:
+        """Hold back the IPs taken for the first time until a probe says nobody holds them."""
+        interfaces = {a.ip: a.interfaces for a in won}
+        self.guard.keep(interfaces.keys())
+        fresh = {ip: interfaces.get(ip) for ip, cause in step.taken.items() if cause in PROBED}
+        held = fresh.keys() - self.guard.gate(fresh, now)
+        if not held:
+            return step
+        taken = {ip: cause for ip, cause in step.taken.items() if ip not in held}
+        return replace(step, owned=step.owned - held, taken=taken)
+
+    def _act(self, actions: Actions) -> None:
+        """Send what the guard asks for, and tell what it found."""
+        if actions.probe:
+            self._owner.probe(actions.probe)
+        if actions.defend:
+            self._owner.defend(actions.defend)
+            metrics.DEFENCES.inc(len(actions.defend))
+        for finding in actions.found:
+            metrics.CLAIMS.labels(finding.value).inc()
+        held = {a.ip: a.services for a in self._current}
+        for report in actions.reports:
+            self.narrator.lan(report, services=self._services_of(report.ip, held))
+        self.narrator.conflicts(self.guard.conflicts)
+
+    def _services_of(
+        self, ip: IPAddress, held: Mapping[IPAddress, frozenset[ServiceKey]]
+    ) -> frozenset[ServiceKey]:
+        if ip in held:
+            return held[ip]
+        return frozenset(s.service.key for s in self.services.values() if ip in s.ingress)
 
     def _snapshot(self, view: View) -> Snapshot:
         views = self._views

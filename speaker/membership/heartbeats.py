@@ -96,6 +96,7 @@ class Heartbeats:
         self._handed: set[IPAddress] = set()
         self._claims_for: tuple[frozenset[IPAddress], bytes] = (frozenset(), b"")
         self._notify: Callable[[], None] = lambda: None
+        self._macs: dict[bytes, str] = {}  # source MAC of authenticated frames → node
 
     # ------------------------------------------------------------------ the worker's side
 
@@ -246,6 +247,7 @@ class Heartbeats:
                 self.rejected[outcome.value] += 1
                 return frozenset()
             message = decoded[0] if isinstance(decoded, tuple) else None
+            self._macs[frame[6:12]] = outcome.node
             self.received["handoff" if isinstance(message, Handoff) else "heartbeat"] += 1
             self._handed.update(outcome.handoff)
         if outcome.changed or outcome.handoff:
@@ -258,6 +260,15 @@ class Heartbeats:
                 )
             self._notify()
         return frozenset(outcome.handoff)
+
+    def speaker_macs(self) -> dict[bytes, str]:
+        """Every MAC a peer's authenticated message came from, and the peer's node.
+
+        Never forgotten: a peer we stopped hearing is the one most likely to answer an IP we
+        also hold, and its claims must read as a split brain, not as a foreign device.
+        """
+        with self._lock:
+            return dict(self._macs)
 
     def isolated(self, why: str, epoch: int, now: float) -> None:
         """This speaker stopped answering (stall, no carrier): listen again before any claim."""

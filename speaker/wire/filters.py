@@ -40,6 +40,7 @@ _SOCK_FILTER = struct.Struct("=HBBI")
 # struct sock_fprog { unsigned short len; struct sock_filter *filter; } with native padding.
 _SOCK_FPROG = struct.Struct("@HP")
 
+_ARP_SENDER = 28
 _ARP_TARGET = 38
 _NS_TARGET = 62
 _NS_TARGET_WORDS = (_NS_TARGET, _NS_TARGET + 4, _NS_TARGET + 8, _NS_TARGET + 12)
@@ -90,6 +91,61 @@ def build_ns_filter(owned: Iterable[IPAddress]) -> Filter:
         *_require(LD_B_ABS, 54, 135),  # ICMPv6 type Neighbor Solicitation
     )
     return _assemble(header, targets, _NS_TARGET_WORDS)
+
+
+def build_arp_claim_filter(watched: Iterable[IPAddress]) -> Filter:
+    """A program admitting ARP packets that claim a watched IPv4 address (`speaker.wire.claims`).
+
+    That is any opcode whose sender IP is watched (replies, gratuitous ARP, a host using the
+    address), and RFC 5227 probes (sender IP 0.0.0.0) whose target is watched.
+    """
+    keys: set[tuple[int, ...]] = {(int(ip),) for ip in watched if isinstance(ip, IPv4Address)}
+    header = (
+        *_require(LD_H_ABS, 12, 0x0806),  # EtherType ARP
+        *_require(LD_W_ABS, 14, 0x0001_0800),  # htype Ethernet, ptype IPv4
+        *_require(LD_H_ABS, 18, 0x0604),  # hlen 6, plen 4
+    )
+    senders = _match_any(sorted(keys), (_ARP_SENDER,)) if keys else []
+    probes = _match_any(sorted(keys), (_ARP_TARGET,)) if keys else []
+    body = (*senders, *_require(LD_W_ABS, _ARP_SENDER, 0), *probes)
+    return _claims_program(header, body, bool(keys))
+
+
+def build_ndp_claim_filter(watched: Iterable[IPAddress]) -> Filter:
+    """A program admitting Neighbor Advertisements and DAD probes whose target is watched.
+
+    Hop limit 255 and next header 58, as for solicitations; a DAD probe is an NS from `::`.
+    """
+    keys: set[tuple[int, ...]] = {_words(ip) for ip in watched if isinstance(ip, IPv6Address)}
+    header = (
+        *_require(LD_H_ABS, 12, 0x86DD),  # EtherType IPv6
+        *_require(LD_B_ABS, 20, 58),  # next header ICMPv6
+        *_require(LD_B_ABS, 21, 255),  # hop limit
+    )
+    targets = _match_any(sorted(keys), _NS_TARGET_WORDS) if keys else []
+    advertisement = (Instruction(JMP_JEQ_K, 1, 0, 136), Instruction(JMP_JA, 0, 0, len(targets)))
+    unspecified = (_require(LD_W_ABS, 22 + 4 * i, 0) for i in range(4))  # source ::
+    body = (
+        Instruction(LD_B_ABS, 0, 0, 54),  # ICMPv6 type
+        *advertisement,
+        *targets,
+        *_require(LD_B_ABS, 54, 135),
+        *itertools.chain.from_iterable(unspecified),
+        *targets,
+    )
+    return _claims_program(header, body, bool(keys))
+
+
+def _claims_program(
+    header: Sequence[Instruction], body: Sequence[Instruction], any_keys: bool
+) -> Filter:
+    """Header, body, drop; or admit the whole kind when too long (`exact=False`), or none."""
+    if not any_keys:
+        return Filter(instructions=(Instruction(RET_K, 0, 0, DROP),), exact=True)
+    instructions = (*header, *body, Instruction(RET_K, 0, 0, DROP))
+    if len(instructions) <= BPF_MAXINSNS:
+        return Filter(instructions=instructions, exact=True)
+    return Filter(instructions=(*header, Instruction(RET_K, 0, 0, ACCEPT)), exact=False)
 
 
 def pack_instructions(program: Filter) -> bytes:

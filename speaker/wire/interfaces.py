@@ -99,6 +99,11 @@ class Selection:
         by_name = {interface.name: interface for interface in (*self.arp, *self.ndp)}
         return tuple(by_name[name] for name in sorted(by_name))
 
+    @property
+    def macs(self) -> frozenset[bytes]:
+        """The MACs of the chosen interfaces: frames from them are our own."""
+        return frozenset(i.mac for i in self.chosen if i.mac is not None)
+
 
 def compile_excludes(patterns: Sequence[str]) -> re.Pattern[str] | None:
     """Join patterns as MetalLB does, `(a)|(b)|…`, for an unanchored search; None if empty.

@@ -178,6 +178,19 @@ def _checksum_verifies(frame: bytes | bytearray | memoryview, length: int, end: 
     return total % 0xFFFF == 0
 
 
+def icmpv6_checksum_verifies(frame: bytes | bytearray | memoryview, length: int) -> bool:
+    """Whether the checksum of the ICMPv6 message of `length` octets after the headers verifies."""
+    return _checksum_verifies(frame, length, _ICMP_START + length)
+
+
+def icmpv6_checksum(source: bytes, destination: bytes, message: bytes) -> int:
+    """The checksum of `message` (checksum field zero) between two addresses (RFC 8200 §8.1)."""
+    padded = message + b"\0" if len(message) & 1 else message
+    total = int.from_bytes(source + destination, "big") + len(message) + _NEXT_HEADER_ICMPV6
+    total += int.from_bytes(padded, "big")
+    return -total % 0xFFFF
+
+
 def _source_link_address(
     frame: bytes | bytearray | memoryview, end: int
 ) -> bytes | DropReason | None:

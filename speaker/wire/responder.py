@@ -23,6 +23,7 @@ from ipaddress import IPv6Address
 
 from speaker.wire.answers import Counters, Family, answer
 from speaker.wire.chatter import Chatter, ChatterLinks, Payloads
+from speaker.wire.claims import Heard
 from speaker.wire.gratuitous import BurstSchedule, build_announcements
 from speaker.wire.interfaces import (
     DEFAULT_EXCLUDES,
@@ -35,6 +36,7 @@ from speaker.wire.links import read_interfaces
 from speaker.wire.ownership import Interfaces, OwnedTable
 from speaker.wire.ports import Port
 from speaker.wire.replies import IPAddress
+from speaker.wire.sentry import Sentry
 from speaker.wire.throttling import LogThrottle
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Responder:
         clock: Callable[[], float] = time.monotonic,
         chatter: Chatter | None = None,
         stall_limit: float | None = None,
+        on_heard: Callable[[list[Heard]], None] | None = None,
     ) -> None:
         self._counters = counters
         self._allowed = allowed_names
@@ -78,6 +81,9 @@ class Responder:
         self._after: list[Payloads] = []  # likewise: chatter messages to send once applied
         self._standby: Mapping[IPAddress, Interfaces] = {}  # likewise: taken on a hand-off
         self._promoted: set[IPAddress] = set()  # likewise: taken so, not yet in a set_owned
+        self._watch: frozenset[IPAddress] = frozenset()  # likewise: claims heard, not answered
+        self._probes: dict[IPAddress, Interfaces] = {}  # likewise: probes to send
+        self._defend: set[IPAddress] = set()  # likewise: one announcement round each
         self._epoch = 0  # isolations so far (loop stalls, carrier losses)
         self._stall_limit = stall_limit
         self._last_turn = clock()
@@ -99,6 +105,8 @@ class Responder:
         self._stopping = False
         self._closed = False  # the eventfd is closed: its number may belong to someone else now
         self._links = None if chatter is None else ChatterLinks(chatter, self._poll, self._error)
+        self._on_heard = on_heard
+        self._sentry = None if on_heard is None else Sentry(self._poll, self._error)
         self._thread = threading.Thread(target=self._run, name="metalpool-responder", daemon=True)
 
     @property
@@ -123,6 +131,7 @@ class Responder:
         epoch: int | None = None,
         after: Iterable[Payloads] = (),
         standby: Mapping[IPAddress, Interfaces] | None = None,
+        watch: Iterable[IPAddress] = (),
     ) -> None:
         """Replace the owned table: IP → interface names it may be answered on (None = all).
 
@@ -133,7 +142,9 @@ class Responder:
         the caller had not yet heard of) is applied as empty. `standby`: IPs this node won
         but waits to be handed; when a hand-off for one arrives, this thread takes it at once
         (answers, announces), a fraction of a millisecond after the old owner stopped — the
-        caller's next table then includes it. Thread-safe.
+        caller's next table then includes it. `watch`: IPs not answered whose claims the
+        sentry reports too (being probed, or in conflict); owned IPs are always watched.
+        Thread-safe.
         """
         with self._lock:
             wanted = dict(ips)
@@ -148,12 +159,25 @@ class Responder:
             self._wanted = table
             self._wanted_epoch = epoch
             self._after += after
+            self._watch = frozenset(watch)
         self._wake()
 
     def announce(self, ips: Iterable[IPAddress]) -> None:
         """Start (or extend) the announcement burst of owned `ips`, as MetalLB does on reconcile."""
         with self._lock:
             self._triggers += ips
+        self._wake()
+
+    def probe(self, ips: Mapping[IPAddress, Interfaces]) -> None:
+        """Send one probe for each IP on its interfaces (None: all), from the loop. Thread-safe."""
+        with self._lock:
+            self._probes.update(ips)
+        self._wake()
+
+    def defend(self, ips: Iterable[IPAddress]) -> None:
+        """Send one announcement round (no burst) for each owned IP (RFC 5227 §2.4 (b))."""
+        with self._lock:
+            self._defend.update(ips)
         self._wake()
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -201,6 +225,8 @@ class Responder:
                 self._service(*self._by_fd[fd])
             elif self._links is not None and self._links.owns(fd):
                 self._take_handed(self._links.receive(fd, self._buffer, now), now)
+            elif self._sentry is not None and self._sentry.owns(fd):
+                self._heard(self._sentry.receive(fd, self._buffer, now))
         # The per-turn work is skipped when it has nothing to do: at 20k requests/s a turn
         # usually carries one frame, so its overhead is per-frame overhead.
         if woken:  # set_owned/announce always write the eventfd after changing the table
@@ -270,6 +296,10 @@ class Responder:
         self._close(port.name)
         self._delay_retry(port.name, self._clock())
 
+    def _heard(self, heard: list[Heard]) -> None:
+        if heard and self._on_heard is not None:
+            self._on_heard(heard)
+
     def _take_handed(self, handed: frozenset[IPAddress], now: float) -> None:
         """Answer at once the IPs in standby that a peer has just handed to us."""
         with self._lock:
@@ -318,6 +348,8 @@ class Responder:
                 table, triggers = OwnedTable(), []
             after, self._after = self._after, []
             self._triggers = []
+            watch, probes, self._probes = self._watch, self._probes, {}
+            defend, self._defend = self._defend, set()
         if table.entries:
             self._isolated = False
         if table is not self._table:
@@ -339,6 +371,22 @@ class Responder:
             for build in after:  # built now: numbered in the order they leave
                 for payload in build():
                     self._links.send(payload)
+        self._guard(table, watch, probes, defend)
+
+    def _guard(
+        self,
+        table: OwnedTable,
+        watch: frozenset[IPAddress],
+        probes: Mapping[IPAddress, Interfaces],
+        defend: Iterable[IPAddress],
+    ) -> None:
+        """The sentry's share of a change: what it watches, the probes, the defences."""
+        if self._sentry is not None:
+            self._sentry.watch(frozenset(table.entries) | watch)
+            self._sentry.probe(probes)
+        for ip in defend:
+            if ip in table.entries:
+                self._announce_once(ip)
 
     def _apply(self, port: Port) -> None:
         try:
@@ -348,10 +396,13 @@ class Responder:
 
     def _announce_due(self, now: float) -> None:
         for ip in self._schedule.take_due(now):
-            family = Family.NDP if isinstance(ip, IPv6Address) else Family.ARP
-            for port in list(self._ports.values()):
-                if family in port.sockets and self._table.is_allowed(ip, port.name):
-                    self._send_announcements(port, family, ip)
+            self._announce_once(ip)
+
+    def _announce_once(self, ip: IPAddress) -> None:
+        family = Family.NDP if isinstance(ip, IPv6Address) else Family.ARP
+        for port in list(self._ports.values()):
+            if family in port.sockets and self._table.is_allowed(ip, port.name):
+                self._send_announcements(port, family, ip)
 
     def _send_announcements(self, port: Port, family: Family, ip: IPAddress) -> None:
         for frame in build_announcements(ip, port.mac):
@@ -376,6 +427,8 @@ class Responder:
                 self._open(interface, families, now)
         if self._links is not None:
             self._links.sync(port.interface for port in self._ports.values())
+        if self._sentry is not None:
+            self._sentry.sync((port.interface, port.families) for port in self._ports.values())
         if selection.chosen != self._selection.chosen:
             logger.info("answering on %s", ", ".join(i.name for i in selection.chosen) or "none")
         self._selection = selection
@@ -414,6 +467,8 @@ class Responder:
             self._close(name)
         if self._links is not None:
             self._links.close_all()
+        if self._sentry is not None:
+            self._sentry.close_all()
 
 
 def _families_by_interface(selection: Selection) -> dict[str, tuple[Interface, frozenset[Family]]]:
