@@ -106,6 +106,17 @@ class Network:
         """
         ip("link", "set", port_name(role), "up" if up else "down", namespace=self.switch)
 
+    def set_multicast(self, role: str, *, flood: bool) -> None:
+        """Let the bridge flood multicast frames to `role`'s port, or not (`mcast_flood`).
+
+        With flooding off, `role` hears no multicast (no peer heartbeat, no all-nodes NA) while
+        broadcast ARP and everything it sends still pass: a one-way deafness, as a misbehaving
+        switch with IGMP/MLD snooping can cause.
+        """
+        flag = "on" if flood else "off"
+        bridge = ip_command().removesuffix("ip") + "bridge"
+        run([bridge, "-n", self.switch, "link", "set", "dev", port_name(role), "mcast_flood", flag])
+
     def neighbour(self, role: str, address: str) -> tuple[str, str | None]:
         """(state, MAC) of `role`'s kernel neighbour entry for `address`."""
         host = self.hosts[role]
