@@ -119,6 +119,7 @@ def run_lab(args: argparse.Namespace) -> int:
             for r in lab.settle()
         ]
         print_table(rows)
+        print_lan(lab, rows)
         print()
         demo_failover(lab, rows)
         if args.keep:
@@ -151,9 +152,30 @@ def run_chaos(args: argparse.Namespace) -> int:
 
 def print_table(rows: list[Row]) -> None:
     """The per-Service table."""
-    print(f"\n{'SERVICE':<26} {'IP':<20} {'POOL':<12} {'ANNOUNCED BY':<13} CLIENT RESOLVED TO")
+    header = ("SERVICE", "IP", "POOL", "ANNOUNCED BY", "CLIENT RESOLVED TO")
+    print("\n" + _columns(*header) + " CONDITION")
     for r in rows:
-        print(f"{r.service:<26} {r.ip:<20} {r.pool:<12} {r.node:<13} {r.resolved}")
+        print(_columns(r.service, r.ip, r.pool, r.node, r.resolved) + f" {r.state}")
+
+
+def _columns(service: str, ip: str, pool: str, node: str, resolved: str) -> str:
+    return f"{service:<26} {ip:<20} {pool:<13} {node:<13} {resolved:<19}"
+
+
+def print_lan(lab: Lab, rows: list[Row]) -> None:
+    """Addresses another device holds, and why the unannounced Services are not announced."""
+    quarantined = lab.quarantined()
+    if quarantined:
+        print("\nQuarantined (another device answered the speaker's probe; never handed out):")
+    for ip, entry in sorted(quarantined.items()):
+        print(f"  {ip} in {entry.get('pool')}: held by {entry.get('mac')} on"
+              f" {entry.get('interface')} (seen by {entry.get('node')}, taken from"
+              f" {entry.get('service')})")  # fmt: skip
+    unannounced = [r for r in rows if r.why]
+    if unannounced:
+        print("\nNot announced, and why (the Service's metallb.io/Announced condition):")
+    for r in unannounced:
+        print(f"  {r.service} {r.ip}: {r.state}: {r.why}")
 
 
 def demo_failover(lab: Lab, rows: list[Row]) -> None:

@@ -11,6 +11,7 @@ processes by PID.
 """
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -33,6 +34,11 @@ from lab.workloads import endpoint_slices, node_object
 ROOT = Path(__file__).resolve().parent.parent
 API_PORT_IN_NODES = 6443
 CLIENT = ("192.0.2.200/24", "198.51.100.200/24", "2001:db8:0:1::200/64")
+# A host that already holds the first address of public-pool, as a router or a laptop with a
+# stale DHCP lease would: the Service that would have got it must move on (docs/lan.md).
+ROGUE = ("192.0.2.10/24",)
+ANNOUNCED_CONDITION = "metallb.io/Announced"
+QUARANTINE_ANNOTATION = "metalpool.io/quarantine"
 SETTLE_TIMEOUT = 60.0
 FAILOVER_TIMEOUT = 20.0
 
@@ -46,6 +52,8 @@ class Row:
     pool: str
     node: str
     resolved: str
+    state: str = "-"  # the reason of the Service's Announced condition
+    why: str = ""  # its message, when not announced
 
 
 class Lab:
@@ -86,7 +94,7 @@ class Lab:
         self.say(f"API server at {self.server.url}; CRDs and examples applied with kubectl")
         self.install()
         self.kubectl("apply", "-k", str(self.examples))
-        self.wire()
+        self.wire(rogue=ROGUE)
         self.say(
             f"namespaces {self.network_prefix()}-{{switch,client,{','.join(self.node_names)}}}"
         )
@@ -102,13 +110,19 @@ class Lab:
         self.kubectl("apply", "-f", str(ROOT / "deploy" / "crds"))
         self.kubectl("create", "namespace", "metallb-system")
 
-    def wire(self) -> None:
-        """Node and client namespaces on one bridge; the Nodes registered; the API reachable."""
+    def wire(self, rogue: tuple[str, ...] = ()) -> None:
+        """Node and client namespaces on one bridge; the Nodes registered; the API reachable.
+
+        With `rogue` addresses, a "rogue" namespace on the bridge holds them: its own kernel
+        answers for them, as any device on a LAN would.
+        """
         self.network = Network()
         for i, node in enumerate(self.node_names):
             host = self.network.add_host(node, f"192.0.2.{i + 1}/24", f"2001:db8:0:1::{i + 1}/64")
             self.server.serve_netns(host.namespace, API_PORT_IN_NODES)
         self.network.add_host("client", *CLIENT)
+        if rogue:
+            self.network.add_host("rogue", *rogue)
         self.apply([node_object(n, f"192.0.2.{i + 1}") for i, n in enumerate(self.node_names)])
 
     def network_prefix(self) -> str:
@@ -204,7 +218,7 @@ class Lab:
         previous: list[Row] = []
         while time.monotonic() < deadline:
             rows = self.rows()
-            if rows == previous and all(r.ip != "-" and r.node != "-" for r in rows):
+            if rows == previous and all(r.ip != "-" and _settled(r) for r in rows):
                 return rows
             previous = rows
             time.sleep(1.0)
@@ -223,11 +237,37 @@ class Lab:
             ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
             pool = (meta.get("annotations") or {}).get("metallb.io/ip-allocated-from-pool", "-")
             node = owners.get(key, "-")
+            conditions = (svc.get("status") or {}).get("conditions") or []
+            said: dict[str, Any] = next(
+                (c for c in conditions if c.get("type") == ANNOUNCED_CONDITION), {}
+            )
+            why = said.get("message", "") if said.get("status") == "False" else ""
             rows += [
-                Row(service=key, ip=entry["ip"], pool=pool, node=node, resolved="-")
+                Row(
+                    service=key,
+                    ip=entry["ip"],
+                    pool=pool,
+                    node=node,
+                    resolved="-",
+                    state=said.get("reason", "-"),
+                    why=why,
+                )
                 for entry in ingress or [{"ip": "-"}]
             ]
         return sorted(rows, key=lambda r: (r.service, ":" in r.ip, r.ip))
+
+    def quarantined(self) -> dict[str, dict[str, Any]]:
+        """Every quarantined address (docs/lan.md): address → what the pool's annotation says."""
+        pools = yaml.safe_load(
+            self.kubectl("get", "ipaddresspools", "-n", "metallb-system", "-o", "yaml")
+        )["items"]
+        found: dict[str, dict[str, Any]] = {}
+        for pool in pools:
+            raw = (pool["metadata"].get("annotations") or {}).get(QUARANTINE_ANNOTATION)
+            with contextlib.suppress(ValueError, TypeError):
+                entries = json.loads(raw) if raw else {}
+                found |= {ip: {"pool": pool["metadata"]["name"], **e} for ip, e in entries.items()}
+        return found
 
     def announcers(self) -> dict[str, str]:
         """Service → announcing node, from the speakers' ServiceL2Status objects."""
@@ -344,6 +384,11 @@ class Lab:
                 exec_in(self.network.hosts["client"].namespace, sys.executable, "-c", code),
                 capture_output=True, timeout=5, check=False,
             )  # fmt: skip
+
+
+def _settled(row: Row) -> bool:
+    """Announced, or not announced for a reason that will not change by itself."""
+    return row.node != "-" or row.state not in ("-", "Probing", "Announced")
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:

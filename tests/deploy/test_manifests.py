@@ -181,12 +181,18 @@ def test_the_example_pools_parse_and_do_not_overlap(folder):
 @pytest.mark.parametrize("folder", [EXAMPLES, EXAMPLES / "lan"], ids=["lab", "lan"])
 def test_the_lab_and_lan_pools_have_the_same_names_and_settings(folder):
     settings = {
-        pool.name: (pool.auto_assign, dict(pool.labels)) for pool in example_pools(folder).pools
+        pool.name: (pool.auto_assign, dict(pool.labels))
+        for pool in example_pools(folder).pools
+        if pool.name not in UNANNOUNCED_ON_PURPOSE
     }
     assert settings == {
         "public-pool": (True, {"tier": "public"}),
         "admin-pool": (False, {"tier": "admin"}),
     }
+
+
+# deploy/examples/unannounced.yaml shows what an unannounced address looks like (docs/lan.md).
+UNANNOUNCED_ON_PURPOSE = {"staging-pool"}
 
 
 @pytest.mark.parametrize("folder", [EXAMPLES, EXAMPLES / "lan"], ids=["lab", "lan"])
@@ -199,7 +205,7 @@ def test_every_example_pool_is_announced_by_an_l2_advertisement(folder):
         for pool in example_pools(folder).pools
         if not any(advertisement.covers_pool(pool) for advertisement in advertisements)
     ]
-    assert unannounced == []
+    assert set(unannounced) == (UNANNOUNCED_ON_PURPOSE if folder == EXAMPLES else set())
 
 
 def test_example_services_ask_only_for_pools_and_addresses_the_example_pools_have():
