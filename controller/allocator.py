@@ -5,13 +5,15 @@ into `claim` on start. Order of preference (compat §3.3): requested IPs ▸ the
 annotation ▸ pools whose serviceAllocation selects the Service, by priority ▸ plain autoAssign
 pools. Ties between pools are broken by pool name (MetalLB breaks them at random). Inside a pool
 the lowest usable address in `spec.addresses` order wins; an address already used by Services
-that may share with this one counts as usable. No pool is ever enumerated: cost and memory
+that may share with this one counts as usable. A quarantined address (docs/lan.md) is never
+handed out automatically, and a Service holding one it did not ask for is moved; an address a
+Service asks for is given even when quarantined. No pool is ever enumerated: cost and memory
 follow the addresses in use, not the pools' sizes.
 """
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from controller.families import families_of, family_mismatch, prefers_dual, unallocatable
 from controller.occupancy import NamespaceLabels, PoolOccupancy
@@ -19,7 +21,10 @@ from controller.refusals import PoolSkip, PoolVerdict, Reason, Refusal, quoted
 from controller.sharing import Terms, sharing_conflict
 from metalpool.addresses import Family, IPAddress, is_buggy
 from metalpool.pools import Pool
+from metalpool.quarantine import Quarantined
 from metalpool.services import LBService, ServiceKey
+
+Quarantines = Mapping[str, Mapping[IPAddress, Quarantined]]  # pool name → its quarantine
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,24 +51,29 @@ class PoolUsage:
     pool: str
     assigned: Mapping[Family, int]
     capacity: Mapping[Family, int]
+    quarantined: tuple[IPAddress, ...] = ()  # IPv4 first, ascending
+    idle_quarantined: Mapping[Family, int] = field(default_factory=dict)  # of those, not in use
 
     def available(self, family: Family) -> int:
-        """Addresses of `family` not in use."""
-        return self.capacity[family] - self.assigned[family]
+        """Addresses of `family` neither in use nor quarantined."""
+        return self.capacity[family] - self.assigned[family] - self.idle_quarantined.get(family, 0)
 
 
 class Allocator:
     """Holds every Service's addresses and hands out new ones; see the module docstring."""
 
     def __init__(
-        self, pools: Iterable[Pool] = (), namespace_labels: NamespaceLabels | None = None
+        self,
+        pools: Iterable[Pool] = (),
+        namespace_labels: NamespaceLabels | None = None,
+        quarantines: Quarantines | None = None,
     ) -> None:
         self._pools: dict[str, PoolOccupancy] = {}
         self._index: dict[Family, tuple[list[int], list[tuple[int, PoolOccupancy]]]] = {}
         self._held: dict[ServiceKey, tuple[Allocation, Terms, LBService]] = {}
         self._users: dict[IPAddress, dict[ServiceKey, Terms]] = {}
         self._by_sharing_key: dict[str, set[IPAddress]] = {}
-        self.set_pools(pools, namespace_labels)
+        self.set_pools(pools, namespace_labels, quarantines)
 
     # ------------------------------------------------------------------ queries
 
@@ -81,29 +91,48 @@ class Allocator:
         state = self._state_of(ip)
         return state.pool if state else None
 
+    def quarantined(self, ip: IPAddress) -> Quarantined | None:
+        """The quarantine entry of `ip` in its pool, or None when it is not quarantined."""
+        state = self._state_of(ip)
+        return state.quarantined.get(ip) if state else None
+
     def usage(self) -> tuple[PoolUsage, ...]:
         """Every pool's counters, by pool name."""
-        return tuple(
-            PoolUsage(
-                pool=name,
-                assigned=dict(state.in_use),
-                capacity={f: state.pool.capacity(f) for f in Family},
-            )
-            for name, state in sorted(self._pools.items())
+        return tuple(self._usage_of(name, state) for name, state in sorted(self._pools.items()))
+
+    def _usage_of(self, name: str, state: PoolOccupancy) -> PoolUsage:
+        quarantined = tuple(sorted(state.quarantined, key=lambda ip: (ip.version, int(ip))))
+        idle = dict.fromkeys(Family, 0)
+        for ip in quarantined:
+            if ip not in self._users:
+                idle[Family.of(ip)] += 1
+        return PoolUsage(
+            pool=name,
+            assigned=dict(state.in_use),
+            capacity={f: state.pool.capacity(f) for f in Family},
+            quarantined=quarantined,
+            idle_quarantined=idle,
         )
 
     # ------------------------------------------------------------------ changes
 
     def set_pools(
-        self, pools: Iterable[Pool], namespace_labels: NamespaceLabels | None = None
+        self,
+        pools: Iterable[Pool],
+        namespace_labels: NamespaceLabels | None = None,
+        quarantines: Quarantines | None = None,
     ) -> tuple[Eviction, ...]:
-        """Take a new set of pools (and namespace labels); release what they no longer allow.
+        """Take a new set of pools (namespace labels, quarantines); release what they disallow.
 
         Held addresses still inside a pool that accepts the Service are kept, re-attributed to
         that pool if it is another one. The rest are released and returned, each with its reason.
+        A quarantine releases nothing here: `allocate` moves the Service when it next runs.
         """
         labels = namespace_labels or {}
-        self._pools = {p.name: PoolOccupancy.build(p, labels) for p in pools}
+        quarantines = quarantines or {}
+        self._pools = {
+            p.name: PoolOccupancy.build(p, labels, quarantines.get(p.name)) for p in pools
+        }
         self._index = {}
         for family in Family:
             spans = sorted(
@@ -177,7 +206,10 @@ class Allocator:
                 allocation.ips
             )
             wants_other_pool = service.pool and service.pool != allocation.pool
-            if not wants_other_ips and not wants_other_pool:
+            quarantined = any(
+                ip not in service.requested_ips and self.quarantined(ip) for ip in allocation.ips
+            )
+            if not wants_other_ips and not wants_other_pool and not quarantined:
                 kept = self.claim(service, allocation.ips)
                 if isinstance(kept, Allocation):
                     return kept
@@ -316,6 +348,8 @@ class Allocator:
                 continue
             position = state.position(ip)
             if position is None or (best is not None and position >= best):
+                continue
+            if ip in state.quarantined:
                 continue
             if sharing_conflict(service.key, terms, ip, self._users[ip]) is None:
                 best = position

@@ -4,7 +4,8 @@ Pure. Addresses in use are kept as merged runs of consecutive slots, so the lowe
 a range is one binary search away, and memory grows with the addresses in use, never with the
 pool's size. A "slot" is an address's position in the pool's own numbering: the address itself,
 or, for an IPv4 pool with avoidBuggyIPs, its position among the addresses not ending in .0/.255 —
-so avoided addresses are simply not slots, and runs stay merged across them.
+so avoided addresses are simply not slots, and runs stay merged across them. Quarantined
+addresses (docs/lan.md) are slots that stay taken whoever uses them: never the lowest free one.
 """
 
 from bisect import bisect_right
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from metalpool.addresses import AddressRange, Family, IPAddress, address_of, is_buggy
 from metalpool.pools import Pool
+from metalpool.quarantine import Quarantined
 from metalpool.selectors import matches_any
 from metalpool.services import LBService
 
@@ -138,10 +140,15 @@ class Runs:
 
 @dataclass(slots=True, eq=False)  # compared and hashed by identity: one per pool
 class PoolOccupancy:
-    """One pool: its in-use runs per family, and the namespaces it accepts right now."""
+    """One pool: its taken runs per family, and the namespaces it accepts right now.
+
+    A slot is taken while a Service uses it or while it is quarantined; `in_use` counts only
+    the first kind.
+    """
 
     pool: Pool
     namespaces: frozenset[str]
+    quarantined: Mapping[IPAddress, Quarantined] = field(default_factory=dict)
     numbering: dict[Family, Numbering] = field(default_factory=dict)
     runs: dict[Family, Runs] = field(default_factory=dict)
     in_use: dict[Family, int] = field(default_factory=dict)
@@ -151,8 +158,16 @@ class PoolOccupancy:
     full_spans: dict[Family, int] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, pool: Pool, namespace_labels: NamespaceLabels) -> "PoolOccupancy":
-        """Track `pool`, resolving its namespaceSelectors against `namespace_labels` now."""
+    def build(
+        cls,
+        pool: Pool,
+        namespace_labels: NamespaceLabels,
+        quarantined: Mapping[IPAddress, Quarantined] | None = None,
+    ) -> "PoolOccupancy":
+        """Track `pool`, resolving its namespaceSelectors against `namespace_labels` now.
+
+        Quarantined addresses outside the pool (or avoided .0/.255 ones) are left out.
+        """
         allocation = pool.allocation
         namespaces: frozenset[str] = frozenset()
         if allocation is not None:
@@ -162,7 +177,8 @@ class PoolOccupancy:
                 if matches_any(allocation.namespace_selectors, labels)
             }
             namespaces = allocation.namespaces | selected
-        state = cls(pool=pool, namespaces=namespaces)
+        kept = {ip: q for ip, q in (quarantined or {}).items() if pool.contains(ip)}
+        state = cls(pool=pool, namespaces=namespaces, quarantined=kept)
         for family in Family:
             skip = pool.avoid_buggy_ips and family is Family.IPV4
             numbering = state.numbering[family] = Numbering(family, skip)
@@ -173,6 +189,10 @@ class PoolOccupancy:
             state.spans[family] = [
                 (i, lo, hi) for i, lo, hi in bounds if pool.ranges[i].family is family and lo <= hi
             ]
+        for ip in kept:
+            slot = state.numbering[Family.of(ip)].slot(ip)
+            if slot is not None:
+                state.runs[Family.of(ip)].add(slot)
         return state
 
     def excludes(self, service: LBService) -> str | None:
@@ -223,11 +243,12 @@ class PoolOccupancy:
             self.in_use[family] += 1
 
     def vacate(self, ip: IPAddress) -> None:
-        """Count `ip` as free again."""
+        """Count `ip` as free again (a quarantined address stays taken)."""
         family = Family.of(ip)
         slot = self.numbering[family].slot(ip)
         if slot is not None:
-            self.runs[family].discard(slot)
+            if ip not in self.quarantined:
+                self.runs[family].discard(slot)
             self.in_use[family] -= 1
             self.full_spans[family] = 0  # the freed slot may be in any span
 

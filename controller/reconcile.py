@@ -3,19 +3,28 @@
 Pure; the allocator is in memory and no I/O happens here. `converge` is level-triggered and
 idempotent: given the Service as it is now, it returns what its status, pool annotation and
 condition must be and which Events to post, whatever the history. The shell writes the plan and
-retries until it lands; running `converge` again meanwhile yields the same plan.
+retries until it lands; running `converge` again meanwhile yields the same plan. Address
+conflicts reported by speakers are acted on here too (conflicts.py): a plan may ask for
+addresses to be quarantined, which the shell writes before anything else.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.allocator import Allocation, Allocator
+from controller.conflicts import (
+    QuarantineRequest,
+    left_quarantined,
+    remaining_conflicts,
+    to_quarantine,
+)
 from controller.refusals import Reason, Refusal, quoted
 from metalpool import names
 from metalpool.addresses import Family, IPAddress
 from metalpool.errors import SpecError
 from metalpool.events import Severity
+from metalpool.quarantine import Conflict, read_conflicts
 from metalpool.services import (
     FamilyPolicy,
     LBService,
@@ -48,7 +57,12 @@ class Condition:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
-    """What a Service must look like; `ingress is None` means: not ours, leave it alone."""
+    """What a Service must look like; `ingress is None` means: not ours, leave it alone.
+
+    `quarantine` lists addresses to add to their pools' quarantine before anything is written;
+    `conflicts` is the Service's conflict annotation to write (None: leave it as it is, () :
+    remove it); `complaint` says why that annotation could not be read.
+    """
 
     key: ServiceKey
     ingress: tuple[IPAddress, ...] | None
@@ -56,6 +70,9 @@ class Plan:
     condition: Condition | None = None
     notices: tuple[Notice, ...] = ()
     freed: bool = False
+    quarantine: tuple[QuarantineRequest, ...] = ()
+    conflicts: tuple[Conflict, ...] | None = None
+    complaint: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +110,8 @@ def needs_write(plan: Plan, observed: Observed) -> bool:
     """Whether the Service differs from its plan (a plan to leave it alone never does)."""
     if plan.ingress is None:
         return False
+    if plan.conflicts is not None:
+        return True
     return (plan.ingress, plan.pool, plan.condition) != (
         observed.ingress,
         observed.pool,
@@ -113,11 +132,17 @@ def converge(allocator: Allocator, obj: Mapping[str, Any], lb_class: str | None)
         freed = allocator.release(key) is not None
         return Plan(key=key, ingress=(), freed=freed)
     observed = observe(obj)
+    conflicts: tuple[Conflict, ...] | None = None
+    complaint = ""
+    try:
+        conflicts = read_conflicts(obj)
+    except SpecError as error:
+        complaint = f"{error}; ignored"  # the speaker's business: never a reason to fail
     try:
         service = parse_service(obj)
     except SpecError as error:
-        return _unparsable(allocator, key, observed, error)
-    return _converge_parsed(allocator, service, observed)
+        return replace(_unparsable(allocator, key, observed, error), complaint=complaint)
+    return replace(_converge_parsed(allocator, service, observed, conflicts), complaint=complaint)
 
 
 def forget(allocator: Allocator, key: ServiceKey) -> bool:
@@ -166,7 +191,12 @@ def _hold_what_is_shown(allocator: Allocator, key: ServiceKey, ips: tuple[IPAddr
     allocator.claim(LBService(key=key, family=family, family_policy=FamilyPolicy.PREFER_DUAL), ips)
 
 
-def _converge_parsed(allocator: Allocator, service: LBService, observed: Observed) -> Plan:
+def _converge_parsed(
+    allocator: Allocator,
+    service: LBService,
+    observed: Observed,
+    conflicts: tuple[Conflict, ...] | None,
+) -> Plan:
     notices: list[Notice] = []
     before = allocator.holding(service.key)
     if observed.ingress and (before is None or set(before.ips) != set(observed.ingress)):
@@ -185,6 +215,11 @@ def _converge_parsed(allocator: Allocator, service: LBService, observed: Observe
     result = allocator.allocate(service)
     if isinstance(result, Allocation):
         result = _topped_up(allocator, service, result, notices)
+    kept = result.ips if isinstance(result, Allocation) else ()
+    notices.extend(
+        Notice(severity=Severity.WARNING, reason=names.EVENT_ADDRESS_QUARANTINED, message=why)
+        for why in left_quarantined(allocator, observed.ingress, kept)
+    )
     freed = before is not None and (
         isinstance(result, Refusal) or set(before.ips) - set(result.ips) != set()
     )
@@ -192,7 +227,12 @@ def _converge_parsed(allocator: Allocator, service: LBService, observed: Observe
         notices.append(_refusal_notice(service, result))
         condition = Condition(allocated=False, reason=result.reason.value, message=result.explain())
         return Plan(
-            key=service.key, ingress=(), condition=condition, notices=tuple(notices), freed=freed
+            key=service.key,
+            ingress=(),
+            condition=condition,
+            notices=tuple(notices),
+            freed=freed,
+            conflicts=None if conflicts is None else remaining_conflicts(conflicts, ()),
         )
     if set(result.ips) != set(observed.ingress):
         notices.extend(_deprecation_notices(service))
@@ -216,6 +256,8 @@ def _converge_parsed(allocator: Allocator, service: LBService, observed: Observe
         condition=condition,
         notices=tuple(notices),
         freed=freed,
+        quarantine=to_quarantine(allocator, service, ingress, conflicts or ()),
+        conflicts=None if conflicts is None else remaining_conflicts(conflicts, ingress),
     )
 
 

@@ -114,8 +114,9 @@ def test_every_crd_schema_is_structural_and_uses_only_known_keywords(kind):
                 ("IPv4 Available", "integer", ".status.availableIPv4", 0),
                 ("IPv6 In Use", "integer", ".status.assignedIPv6", 0),
                 ("IPv6 Available", "integer", ".status.availableIPv6", 0),
+                ("Quarantined", "string", ".status.quarantinedIPs", 0),
             ],
-            id="pools: MetalLB's columns plus addresses in use and available",
+            id="pools: MetalLB's columns plus addresses in use, available and quarantined",
         ),
         pytest.param(
             "L2Advertisement",
@@ -162,6 +163,8 @@ FIELD_TYPES = [
     ("IPAddressPool", "status.assignedIPv6", {"type": "integer", "format": "int64"}),
     ("IPAddressPool", "status.availableIPv4", {"type": "integer", "format": "int64"}),
     ("IPAddressPool", "status.availableIPv6", {"type": "integer", "format": "int64"}),
+    ("IPAddressPool", "status.quarantinedIPs", {"type": "array"}),
+    ("IPAddressPool", "status.quarantinedIPs[]", {"type": "string"}),
     ("L2Advertisement", "spec.ipAddressPools[]", {"type": "string"}),
     ("L2Advertisement", "spec.ipAddressPoolSelectors[]", {"type": "object"}),
     ("L2Advertisement", "spec.nodeSelectors[].matchLabels{}", {"type": "string"}),
@@ -267,6 +270,7 @@ METALLB_MANIFESTS = {
           assignedIPv6: 1
           availableIPv4: 254
           availableIPv6: 9223372036854775807
+          quarantinedIPs: [192.168.10.7]
     """,
     "advertisement without a spec": """
         apiVersion: metallb.io/v1beta1

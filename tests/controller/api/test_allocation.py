@@ -143,7 +143,13 @@ def test_a_shrunk_or_deleted_pool_moves_its_services(cluster: Cluster, controlle
 def test_pool_status_counts_addresses_in_use(cluster: Cluster, controller: Controller):
     cluster.pool("p", "192.0.2.0/30", "2001:db8::/126")
     cluster.service("d", ipFamilyPolicy="RequireDualStack")
-    expected = {"assignedIPv4": 1, "assignedIPv6": 1, "availableIPv4": 3, "availableIPv6": 3}
+    expected = {
+        "assignedIPv4": 1,
+        "assignedIPv6": 1,
+        "availableIPv4": 3,
+        "availableIPv6": 3,
+        "quarantinedIPs": [],
+    }
     assert eventually(lambda: cluster.read_pool("p").get("status") == expected)
     out = cluster.kubectl("get", "ipaddresspools", "-n", "metallb-system")
     assert "IPV4 IN USE" in out
