@@ -21,14 +21,24 @@ def key_of(obj: Mapping[str, Any]) -> Key:
 
 
 class Mirror(Generic[T]):
-    """Parsed objects by (namespace, name); `parse` may return None to leave one out."""
+    """Parsed objects by (namespace, name); `parse` may return None to leave one out.
 
-    def __init__(self, parse: Callable[[Mapping[str, Any]], T | None]) -> None:
+    `also` is a second mirror of the same objects, parsed another way, fed by this one (a
+    list or an event reaches both, so they never disagree on what exists).
+    """
+
+    def __init__(
+        self, parse: Callable[[Mapping[str, Any]], T | None], *, also: "Mirror[Any] | None" = None
+    ) -> None:
         self._parse = parse
         self._items: dict[Key, T] = {}
+        self._also = also
 
     def load(self, objs: Iterable[Mapping[str, Any]]) -> None:
         """Fill from a list response (replacing nothing that events already brought)."""
+        if self._also is not None:
+            objs = list(objs)
+            self._also.load(objs)
         for obj in objs:
             key = key_of(obj)
             if key in self._items:
@@ -39,6 +49,8 @@ class Mirror(Generic[T]):
 
     def event(self, kind: str | None, obj: Mapping[str, Any]) -> Key:
         """Apply one watch event (kind "DELETED" removes); returns the object's key."""
+        if self._also is not None:
+            self._also.event(kind, obj)
         key = key_of(obj)
         parsed = None if kind == "DELETED" else self._parse(obj)
         if parsed is None:

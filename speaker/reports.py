@@ -1,9 +1,12 @@
-"""Shell. What the speaker writes to the API server: Events and ServiceL2Status objects.
+"""Shell. What the speaker writes to the API server: Events, ServiceL2Statuses, conditions.
 
 Writes run in a task of their own, behind the announcing loop, never in it: a stalled or
 unreachable API server must not hold back a single ownership change (fail-static). The loop
-hands over the latest announcement set and queues Events; this task writes when it can, keeps
-what failed and retries, and always syncs statuses to the newest set (older ones are moot).
+hands over the latest announcement set and Service conditions and queues Events; this task
+writes when it can, keeps what failed and retries, and always syncs statuses and conditions to
+the newest set (older ones are moot). A condition is written only where the Service shows
+something else (`speaker.writes`), with the resourceVersion it was compared with: a Service
+that changed meanwhile (409) or is gone (404) is skipped, and the next pass judges it again.
 """
 
 import asyncio
@@ -19,6 +22,8 @@ from metalpool.events import Severity, event_body
 from metalpool.services import ServiceKey
 from speaker.cluster.announcements import Announcement
 from speaker.cluster.l2status import Existing, plan_statuses
+from speaker.conditions import Desired
+from speaker.writes import Shown, notice, status_patch
 
 logger = logging.getLogger(__name__)
 COMPONENT = "metallb-speaker"
@@ -49,15 +54,19 @@ class Reports:
         namespace: str,
         existing: Callable[[], Iterable[Any]],
         pod: Mapping[str, Any] | None = None,
+        shown: Callable[[ServiceKey], Shown | None] = lambda _: None,
     ) -> None:
         self._api = api
         self._node = node
         self._namespace = namespace
         self._existing = existing
         self._pod = pod
+        self._shown = shown
         self._notices: deque[Notice] = deque()
         self._announced: frozenset[Announcement] | None = None
         self._created: dict[ServiceKey, Existing] = {}  # made, not yet seen in the index
+        self._desired: Mapping[ServiceKey, Desired] = {}
+        self._written: dict[ServiceKey, tuple[str, Desired]] = {}  # not yet seen in the mirror
         self._wake = asyncio.Event()
         self.dropped = 0
 
@@ -100,29 +109,40 @@ class Reports:
         self._announced = announcements
         self._wake.set()
 
+    def conditions(self, desired: Mapping[ServiceKey, Desired]) -> None:
+        """What the Services this speaker speaks for should show (the newest wins)."""
+        self._desired = desired
+        self._wake.set()
+
     async def run(self) -> None:
         """Write until cancelled; failures are retried after RETRY_DELAY."""
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
-                await self._flush()
+                await self.flush()
             except ApiError as error:
                 logger.warning("status or event write failed (%s); retrying", error)
                 await asyncio.sleep(RETRY_DELAY)
                 self._wake.set()
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
+        """Write what is pending once: Events, then statuses, then conditions (`run` does this)."""
         while self._notices:
             await self._post(self._notices[0])
             self._notices.popleft()
         if self._announced is not None:
             await self._sync_statuses(self._announced)
+        await self._sync_conditions(self._desired)
 
     async def _post(self, notice: Notice) -> None:
         involved: dict[str, Any] = {"apiVersion": "v1", "metadata": {"name": notice.name}}
         if notice.namespace is not None:
             involved["metadata"]["namespace"] = notice.namespace
+        if notice.kind == "Service" and notice.namespace is not None:
+            # `kubectl describe` finds a Service's Events by its uid too.
+            shown = self._shown(ServiceKey(notice.namespace, notice.name))
+            involved["metadata"]["uid"] = shown.uid if shown is not None else None
         body = event_body(
             involved,
             kind=notice.kind,
@@ -157,3 +177,25 @@ class Reports:
             )
         for name, status in todo.set_status:
             await self._api.patch_l2_status(self._namespace, name, status)
+
+    async def _sync_conditions(self, desired: Mapping[ServiceKey, Desired]) -> None:
+        self._written = {k: w for k, w in self._written.items() if k in desired}
+        for key, wanted in desired.items():
+            shown = self._shown(key)
+            if shown is None or self._written.get(key) == (shown.resource_version, wanted):
+                continue  # gone, not ours to write, or written and not yet seen back
+            patch = status_patch(wanted, shown, datetime.now(UTC))
+            if patch is None:
+                self._written.pop(key, None)
+                continue
+            try:
+                await self._api.patch_service_status(key.namespace, key.name, patch)
+            except ApiError as error:
+                if not (error.is_conflict or error.is_not_found):
+                    raise
+                logger.debug("%s changed or went while its condition was written: next pass", key)
+                continue
+            self._written[key] = (shown.resource_version, wanted)
+            told = notice(wanted, shown)
+            if told is not None:
+                self.about_service(key, told.severity, told.reason, told.message)

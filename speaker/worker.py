@@ -32,6 +32,7 @@ from metalpool.services import ServiceKey
 from speaker import metrics
 from speaker.cluster.announcements import (
     Announcement,
+    Plan,
     ServiceIPs,
     Snapshot,
     announcements_for,
@@ -40,6 +41,7 @@ from speaker.cluster.announcements import (
 from speaker.cluster.inputs import parse_service_ips, parse_slice
 from speaker.cluster.l2status import Existing
 from speaker.cluster.nodes import EndpointSlice, collect_endpoints
+from speaker.conditions import Conflict, Witness, desired
 from speaker.lan.guard import Actions, Guard, Timing
 from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, Step, decide
 from speaker.membership.heartbeats import Heartbeats, View
@@ -48,6 +50,7 @@ from speaker.narrator import Narrator
 from speaker.reports import Reports
 from speaker.wire.claims import Heard
 from speaker.wire.interfaces import Selection
+from speaker.writes import Shown, parse_shown
 
 logger = logging.getLogger(__name__)
 Index = Mapping[Any, Any]
@@ -115,10 +118,16 @@ class Speaker:
     ) -> None:
         self.membership = membership
         self.guard = Guard(timing or Timing())
-        self.services: Mirror[ServiceIPs] = Mirror(parse_service_ips)
+        self.shown: Mirror[Shown] = Mirror(parse_shown)  # what Services show of our writes
+        self.services: Mirror[ServiceIPs] = Mirror(parse_service_ips, also=self.shown)
         self.slices: Mirror[EndpointSlice] = Mirror(parse_slice)
         self.reports = Reports(
-            api, node=node, namespace=namespace, existing=self._existing_statuses, pod=pod
+            api,
+            node=node,
+            namespace=namespace,
+            existing=self._existing_statuses,
+            pod=pod,
+            shown=lambda key: self.shown.get((key.namespace, key.name)),
         )
         self.narrator = Narrator(node, self.reports)
         self._owner = owner
@@ -134,6 +143,8 @@ class Speaker:
         self._epoch = 0
         self._settles_at: float | None = None
         self._peers_listed = False
+        self._probing: frozenset[IPAddress] = frozenset()  # the LAN facts for the conditions
+        self._conflicts: Mapping[IPAddress, Conflict] = {}
         self.synced = False
 
     def attach(self, views: Views) -> None:
@@ -296,6 +307,20 @@ class Speaker:
         self._post_assigned(gained)
         self._post_missing_interfaces(a for a in mine if a.ip in step.taken)
         self.reports.announced(mine)
+        self._tell_conditions(snapshot, planned, mine)
+
+    def _tell_conditions(
+        self, snapshot: Snapshot, planned: Plan, mine: frozenset[Announcement]
+    ) -> None:
+        """Hand the writer what the Services this node speaks for should say (docs/lan.md)."""
+        witness = Witness(
+            node=self._node,
+            answering=mine,
+            interfaces=self._owner.selection.local_names,
+            probing=self._probing,
+            conflicts=self._conflicts,
+        )
+        self.reports.conditions(desired(snapshot, planned, witness))
 
     def _probe_first(self, step: Step, won: Iterable[Announcement], now: float) -> Step:
         """Hold back the IPs taken for the first time until a probe says nobody holds them."""

@@ -35,3 +35,16 @@ def test_a_list_never_overwrites_what_an_event_already_brought():
     mirror.event("MODIFIED", obj("a", 9))
     mirror.load([obj("a", 1)])
     assert mirror.get(("demo", "a")) == 9
+
+
+def test_a_second_mirror_fed_by_the_first_sees_every_list_and_event():
+    def double(raw: object) -> int | None:
+        value = value_or_none(raw)
+        return None if value is None else 2 * value
+
+    doubled = Mirror(double)
+    mirror = Mirror(value_or_none, also=doubled)
+    mirror.load(iter([obj("a", 1), obj("b", 2)]))
+    mirror.event("MODIFIED", obj("a", 5))
+    mirror.event("DELETED", obj("b", 2))
+    assert (mirror.values(), doubled.values()) == ([5], [10])
