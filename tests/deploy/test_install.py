@@ -67,6 +67,7 @@ EXPECTED_RBAC: dict[tuple[str, str, str], set[Rule]] = {
     ),
     ("ClusterRole", "metalpool:speaker", "speaker.yaml"): (
         grants("", ["services", "nodes"], ["list", "watch"])
+        | grants("", ["services/status"], ["patch"])
         | grants("discovery.k8s.io", ["endpointslices"], ["list", "watch"])
         | grants("", ["events"], ["create"])
         | grants(
