@@ -43,6 +43,11 @@ class ApiError(Exception):
         """Whether the object does not exist (404)."""
         return self.status == 404  # noqa: PLR2004 - HTTP Not Found
 
+    @property
+    def is_refusal(self) -> bool:
+        """Whether the server refused the request as it is (4xx): sending it again fails again."""
+        return 400 <= self.status < 500  # noqa: PLR2004 - HTTP client errors
+
 
 def load_config() -> client.ApiClient:
     """A client from KUBECONFIG (or ~/.kube/config), else the in-cluster service account."""

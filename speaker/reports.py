@@ -11,6 +11,7 @@ that changed meanwhile (409) or is gone (404) is skipped, and the next pass judg
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 COMPONENT = "metallb-speaker"
 EVENTS_KEPT = 1000  # queued while the API is away; the oldest are dropped (and counted) beyond
 RETRY_DELAY = 1.0
+REFUSAL_LOG_EVERY = 60.0  # seconds between warnings about condition writes the API refuses
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +69,7 @@ class Reports:
         self._created: dict[ServiceKey, Existing] = {}  # made, not yet seen in the index
         self._desired: Mapping[ServiceKey, Desired] = {}
         self._written: dict[ServiceKey, tuple[str, Desired]] = {}  # not yet seen in the mirror
+        self._refusal_logged = float("-inf")
         self._wake = asyncio.Event()
         self.dropped = 0
 
@@ -187,15 +190,30 @@ class Reports:
             patch = status_patch(wanted, shown, datetime.now(UTC))
             if patch is None:
                 self._written.pop(key, None)
-                continue
-            try:
-                await self._api.patch_service_status(key.namespace, key.name, patch)
-            except ApiError as error:
-                if not (error.is_conflict or error.is_not_found):
-                    raise
-                logger.debug("%s changed or went while its condition was written: next pass", key)
-                continue
-            self._written[key] = (shown.resource_version, wanted)
-            told = notice(wanted, shown)
-            if told is not None:
-                self.about_service(key, told.severity, told.reason, told.message)
+            elif await self._patch_service(key, patch):
+                self._written[key] = (shown.resource_version, wanted)
+                told = notice(wanted, shown)
+                if told is not None:
+                    self.about_service(key, told.severity, told.reason, told.message)
+
+    async def _patch_service(self, key: ServiceKey, patch: Mapping[str, Any]) -> bool:
+        """Whether the patch landed; a refusal skips the Service until the next pass.
+
+        409 and 404 are the Service changing or going meanwhile. Other refusals (403: RBAC
+        without `patch` on services/status) would fail again at once, so they are skipped and
+        logged at most once a minute; only an unreachable or failing server is retried here.
+        """
+        try:
+            await self._api.patch_service_status(key.namespace, key.name, patch)
+        except ApiError as error:
+            if error.is_conflict or error.is_not_found:
+                logger.debug("%s changed or went before its condition was written", key)
+            elif error.is_refusal:
+                now = time.monotonic()
+                if now >= self._refusal_logged + REFUSAL_LOG_EVERY:
+                    self._refusal_logged = now
+                    logger.warning("cannot write the condition of %s: %s", key, error)
+            else:
+                raise
+            return False
+        return True

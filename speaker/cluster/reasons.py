@@ -149,10 +149,10 @@ def _no_advertisement(pool: Pool, for_pool: Sequence[L2Advertisement]) -> Explan
     if not for_pool:
         message = f'no L2Advertisement selects pool "{pool.name}"'
     else:
-        verb = "selects" if len(for_pool) == 1 else "select"
+        verb, their = ("selects", "its") if len(for_pool) == 1 else ("select", "their")
         message = (
-            f'{advertisement_names(for_pool)} {verb} pool "{pool.name}", but their serviceSelectors'
-            " do not select this Service"
+            f'{advertisement_names(for_pool)} {verb} pool "{pool.name}", but {their}'
+            " serviceSelectors do not select this Service"
         )
     return Explanation(reason=AnnouncedReason.NO_ADVERTISEMENT, message=message)
 

@@ -201,3 +201,13 @@ async def test_other_failures_go_back_to_the_retry_loop(cluster):
         assert writer.announced()["reason"] == "NoEndpoints"
     finally:
         running.cancel()
+
+
+async def test_a_refused_write_is_skipped_until_the_next_pass(cluster, caplog):
+    writer = Writer(cluster)
+    cluster.server.faults.fail(method="PATCH", resource="services", status=403)
+    await writer.write(NO_ENDPOINTS)  # forbidden (RBAC): logged, not retried at once
+    assert "cannot write the condition of demo/web" in caplog.text
+    assert writer.events() == []
+    await writer.write(NO_ENDPOINTS)
+    assert writer.announced()["reason"] == "NoEndpoints"

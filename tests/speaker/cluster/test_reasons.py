@@ -86,7 +86,7 @@ def labelled(**extra: dict[str, str]) -> dict[str, NodeInfo]:
             {"advertisements": (ad("lan", serviceSelectors=[{"matchLabels": {"x": "y"}}]),)},
             Explanation(
                 reason=R.NO_ADVERTISEMENT,
-                message='L2Advertisement "lan" selects pool "public", but their serviceSelectors'
+                message='L2Advertisement "lan" selects pool "public", but its serviceSelectors'
                 " do not select this Service",
             ),
             id="the advertisements for the pool do not select the Service",
