@@ -17,6 +17,7 @@ import sys
 import kopf
 
 from controller import handlers, memberlist, metrics
+from controller.quarantine import Pools
 from controller.worker import Reconciler
 from k8s import operator, probes
 from k8s.api import Api, load_config
@@ -66,7 +67,11 @@ async def run(args: argparse.Namespace) -> int:
         ),
     )
     reconciler = Reconciler(
-        api, namespace=args.namespace, lb_class=args.lb_class, identity=args.identity
+        api,
+        Pools(api_client),
+        namespace=args.namespace,
+        lb_class=args.lb_class,
+        identity=args.identity,
     )
 
     def why_not_ready() -> str | None:

@@ -21,6 +21,12 @@ ADDRESSES_V6 = Gauge("metallb_allocator_ipv6_addresses_total", "Usable IPv6 addr
 IN_USE = Gauge("metallb_allocator_addresses_in_use_total", "Addresses in use", _POOL)
 IN_USE_V4 = Gauge("metallb_allocator_ipv4_addresses_in_use_total", "IPv4 addresses in use", _POOL)
 IN_USE_V6 = Gauge("metallb_allocator_ipv6_addresses_in_use_total", "IPv6 addresses in use", _POOL)
+QUARANTINED = Gauge(  # MetalPool's own: MetalLB has no quarantine
+    "metalpool_allocator_quarantined_addresses",
+    "Addresses of the pool another device holds, never handed out (docs/lan.md)",
+    _POOL,
+)
+_POOL_GAUGES = (ADDRESSES, ADDRESSES_V4, ADDRESSES_V6, IN_USE, IN_USE_V4, IN_USE_V6, QUARANTINED)
 UPDATES = Counter("metallb_k8s_client_updates", "Reconciles of a single object")
 UPDATE_ERRORS = Counter("metallb_k8s_client_update_errors", "Reconciles that failed")
 CONFIG_LOADED = Gauge("metallb_k8s_client_config_loaded_bool", "1 once a configuration loaded")
@@ -44,8 +50,9 @@ def export_usage(usages: Iterable[PoolUsage]) -> None:
         IN_USE.labels(usage.pool).set(used4 + used6)
         IN_USE_V4.labels(usage.pool).set(used4)
         IN_USE_V6.labels(usage.pool).set(used6)
+        QUARANTINED.labels(usage.pool).set(len(usage.quarantined))
     for gone in _exported - current:
-        for gauge in (ADDRESSES, ADDRESSES_V4, ADDRESSES_V6, IN_USE, IN_USE_V4, IN_USE_V6):
+        for gauge in _POOL_GAUGES:
             gauge.remove(gone)
     _exported.clear()
     _exported.update(current)

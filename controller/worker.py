@@ -1,11 +1,12 @@
 """The reconcile loop: every Service decision goes through one task, in order, like MetalLB's mutex.
 
 Shell: read (the Service mirror; kopf's indexes for pools and namespaces) → parse and decide
-(`reconcile.converge`, pure) → act (write the Service status, post Events, update pool status
-and metrics). Decisions are serial; writes run a few at a time and are retried with backoff
-until they land, so a failed write never loses an allocation. On start, Services that show
-addresses are converged first, so none of them loses its address to a pending Service
-(compat §3.7).
+(`reconcile.converge`, pure) → act (quarantine conflicted addresses in their pool, write the
+Service status, post Events, update pool status and metrics). Decisions are serial; writes run a
+few at a time and are retried with backoff until they land, so a failed write never loses an
+allocation. On start, Services that show addresses are converged first, so none of them loses
+its address to a pending Service (compat §3.7); those showing a quarantined address come last
+among them, so the address they move to is one nobody shows.
 """
 
 import asyncio
@@ -18,10 +19,21 @@ from typing import Any
 
 from controller import metrics
 from controller.allocator import Allocator
+from controller.conflicts import PoolQuarantines, QuarantineRequest, read_quarantines
+from controller.quarantine import PoolWriter
 from controller.reconcile import Notice, Plan, converge, forget, needs_write, observe
-from controller.writes import event_body, plan_notices_changed, pool_status, status_patch
+from controller.writes import (
+    event_body,
+    plan_notices_changed,
+    pool_status,
+    quarantine_notice,
+    quarantine_write,
+    status_patch,
+)
 from k8s.api import Api, ApiError
 from k8s.mirror import Mirror
+from metalpool import names
+from metalpool.errors import SpecError
 from metalpool.events import Severity
 from metalpool.pools import PoolSet, parse_pools
 from metalpool.services import ServiceKey
@@ -32,6 +44,7 @@ Index = Mapping[Any, Iterable[Any]]  # a kopf index: key → store of values
 WRITERS = 16  # status writes in flight at once
 RETRY_FIRST, RETRY_MAX = 0.2, 10.0  # seconds of backoff for a failed write
 YIELD_EVERY = 100  # reconciles between yields to the loop in a long pass
+INVALID_CONFIGURATION = "InvalidConfiguration"  # the Event reason for a pool we cannot use
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,11 +58,20 @@ class Views:
 class Reconciler:
     """Decides and writes; `touch`/`touch_config` schedule work, `start` does it."""
 
-    def __init__(self, api: Api, *, namespace: str, lb_class: str | None, identity: str) -> None:
+    def __init__(
+        self,
+        api: Api,
+        pools: PoolWriter,
+        *,
+        namespace: str,
+        lb_class: str | None,
+        identity: str,
+    ) -> None:
         self.allocator = Allocator()
         self.services: Mirror[Mapping[str, Any]] = Mirror(lambda obj: obj)
         self.synced = False
         self._api = api
+        self._pools = pools
         self._namespace = namespace
         self._lb_class = lb_class
         self._identity = identity
@@ -57,6 +79,7 @@ class Reconciler:
         self._due: dict[ServiceKey, float] = {}
         self._failures: dict[ServiceKey, int] = {}
         self._notices: dict[ServiceKey, tuple[Notice, ...]] = {}
+        self._complaints: dict[ServiceKey, str] = {}
         self._pending: set[ServiceKey] = set()
         self._writing: set[ServiceKey] = set()
         self._again: set[ServiceKey] = set()  # touched while their write was in flight
@@ -65,7 +88,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._config_dirty = True
         self._pool_set = PoolSet()
-        self._config: tuple[object, object] | None = None
+        self._config: tuple[object, ...] | None = None
         self._pool_problems: set[str] = set()
         self._events: asyncio.Queue[tuple[Mapping[str, Any], Notice, str]] = asyncio.Queue()
 
@@ -134,13 +157,19 @@ class Reconciler:
                 await self._wake.wait()
 
     def _startup_order(self) -> list[ServiceKey]:
-        """Services holding addresses first, most first; then by key (compat §3.7)."""
-        held = {
-            ServiceKey(*key): len(observe(obj).ingress)
-            for key in self.services
-            if (obj := self.services.get(key)) is not None
-        }
-        return sorted(held, key=lambda k: (-held[k], k))
+        """Services holding addresses first, most first; then by key (compat §3.7).
+
+        Among those, the ones showing a quarantined address come last: they are moved, and the
+        address they move to must not be one a Service not yet seen shows.
+        """
+        order = {}
+        for key in self.services:
+            obj = self.services.get(key)
+            if obj is not None:
+                shown = observe(obj).ingress
+                moving = any(self.allocator.quarantined(ip) is not None for ip in shown)
+                order[ServiceKey(*key)] = (not shown, moving, -len(shown))
+        return sorted(order, key=lambda k: (order[k], k))
 
     # ------------------------------------------------------------------ one Service
 
@@ -153,31 +182,44 @@ class Reconciler:
         obj = self.services.get((key.namespace, key.name))
         if obj is None:
             self._notices.pop(key, None)
+            self._complaints.pop(key, None)
             self._pending.discard(key)
             if forget(self.allocator, key):
                 self._wake_pending()
             return
         plan = converge(self.allocator, obj, self._lb_class)
+        if plan.complaint and self._complaints.get(key) != plan.complaint:
+            logger.warning("%s: %s", key, plan.complaint)  # said once, not on every reconcile
+            self._complaints[key] = plan.complaint
+        elif not plan.complaint:
+            self._complaints.pop(key, None)
         self._note_pending(plan)
         for notice in plan_notices_changed(self._notices.get(key), plan):
             self._events.put_nowait((obj, notice, "Service"))
         self._notices[key] = plan.notices
         if plan.freed:
             self._wake_pending()
-        if needs_write(plan, observe(obj)):
+        status = needs_write(plan, observe(obj))
+        if status or plan.quarantine:
             self._writing.add(key)
             await self._writers.acquire()
-            task = asyncio.create_task(self._write(key, plan, obj), name=f"write {key}")
+            task = asyncio.create_task(self._write(key, plan, obj, status), name=f"write {key}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, key: ServiceKey, plan: Plan, obj: Mapping[str, Any]) -> None:
+    async def _write(
+        self, key: ServiceKey, plan: Plan, obj: Mapping[str, Any], status: bool
+    ) -> None:
         try:
-            await self._api.patch_service_status(
-                key.namespace, key.name, status_patch(plan, obj, datetime.now(UTC))
-            )
+            # The pool's quarantine first: it is what makes the move survive a restart.
+            if plan.quarantine:
+                await self._quarantine(key, plan.quarantine)
+            if status:
+                await self._api.patch_service_status(
+                    key.namespace, key.name, status_patch(plan, obj, datetime.now(UTC))
+                )
             self._failures.pop(key, None)
-            if plan.ingress:
+            if status and plan.ingress:
                 logger.info(
                     "%s: %s from pool %s", key, ", ".join(map(str, plan.ingress)), plan.pool
                 )
@@ -185,7 +227,7 @@ class Reconciler:
             metrics.UPDATE_ERRORS.inc()
             failures = self._failures[key] = self._failures.get(key, 0) + 1
             delay = min(RETRY_FIRST * 2 ** (failures - 1), RETRY_MAX)
-            logger.warning("%s: status write failed (%s); retrying in %.1fs", key, error, delay)
+            logger.warning("%s: write failed (%s); retrying in %.1fs", key, error, delay)
             self._due[key] = asyncio.get_running_loop().time() + delay
             self._wake.set()
         finally:
@@ -194,6 +236,35 @@ class Reconciler:
             if key in self._again:
                 self._again.discard(key)
                 self.touch(key)
+
+    async def _quarantine(self, key: ServiceKey, requests: tuple[QuarantineRequest, ...]) -> None:
+        """Add conflicted addresses to their pools' quarantine annotation.
+
+        The pool's watch event then reloads the configuration, and the Service is moved by its
+        next reconcile. An annotation that cannot be read is never replaced: the Service keeps
+        its address (and its conflict annotation) until the user fixes or removes it.
+        """
+        views = self._require_views()
+        for name in sorted({r.pool for r in requests}):
+            obj = _first(views.pools.get((self._namespace, name), ()))
+            if obj is None:
+                continue
+            try:
+                write = quarantine_write(obj, [r for r in requests if r.pool == name], _now())
+            except SpecError as error:
+                logger.error(  # noqa: TRY400 - the user's annotation, not our bug: no traceback
+                    "%s: cannot quarantine in pool %s: %s", key, name, error
+                )
+                continue
+            if write is None:
+                continue
+            await self._pools.patch_pool(self._namespace, name, write.patch)
+            for entry in write.added:
+                logger.warning(
+                    "pool %s: %s quarantined for %s: held by %s", name, entry.ip, key,
+                    entry.describe(),
+                )  # fmt: skip
+                self._events.put_nowait((obj, quarantine_notice(entry), names.POOL_KIND))
 
     def _note_pending(self, plan: Plan) -> None:
         if plan.ingress == () and plan.condition is not None and not plan.condition.allocated:
@@ -212,34 +283,46 @@ class Reconciler:
         self._config_dirty = False
         views = self._require_views()
         objs = [_first(store) for store in views.pools.values()]
-        pools = parse_pools(o for o in objs if o is not None and _ns(o) == self._namespace)
+        ours = [o for o in objs if o is not None and _ns(o) == self._namespace]
+        pools = parse_pools(ours)
+        quarantines = read_quarantines(pools.pools, {_name(o): o for o in ours})
         labels = {name: _first(store) or {} for name, store in views.namespaces.items()}
         metrics.CONFIG_LOADED.set(1)
         metrics.CONFIG_STALE.set(1 if pools.problems else 0)
-        self._report_pool_problems(pools, objs)
-        if (pools.pools, labels) == self._config:
+        self._report_pool_problems(pools, quarantines, objs)
+        config = (pools.pools, labels, quarantines.entries)
+        if config == self._config:
             return  # a namespace event that changed no labels, a pool status write, ...
-        self._config = (pools.pools, labels)
-        self.allocator.set_pools(pools.pools, labels)
+        self._config = config
+        self.allocator.set_pools(pools.pools, labels, quarantines.entries)
         self._pool_set = pools
         for namespace, name in self.services:
             self.touch(ServiceKey(namespace, name))
 
-    def _report_pool_problems(self, pools: PoolSet, objs: list[Any]) -> None:
-        by_name = {(_ns(o), (o.get("metadata") or {}).get("name")): o for o in objs if o}
-        messages = {str(p) for p in pools.problems}
-        for problem in pools.problems:
-            if str(problem) in self._pool_problems:
+    def _report_pool_problems(
+        self, pools: PoolSet, quarantines: PoolQuarantines, objs: list[Any]
+    ) -> None:
+        """Say once (log, and a Warning Event on the pool) what in the pools cannot be used."""
+        by_name = {(_ns(o), _name(o)): o for o in objs if o}
+        reports = [(p, str(p), "pool ignored: %s") for p in pools.problems]
+        reports += [
+            (p, f"{p}; nothing in this pool is quarantined until it is fixed or removed", "%s")
+            for p in quarantines.problems
+        ]
+        for ignored in quarantines.ignored:
+            if ignored not in self._pool_problems:
+                logger.warning("%s", ignored)
+        for problem, message, log in reports:
+            if message in self._pool_problems:
                 continue
-            logger.error("pool ignored: %s", problem)
-            name = problem.obj.split("/")[-1]
-            obj = by_name.get((self._namespace, name))
+            logger.error(log, message)
+            obj = by_name.get((self._namespace, problem.obj.split("/")[-1]))
             if obj is not None:
                 notice = Notice(
-                    severity=Severity.WARNING, reason="InvalidConfiguration", message=str(problem)
+                    severity=Severity.WARNING, reason=INVALID_CONFIGURATION, message=message
                 )
-                self._events.put_nowait((obj, notice, "IPAddressPool"))
-        self._pool_problems = messages
+                self._events.put_nowait((obj, notice, names.POOL_KIND))
+        self._pool_problems = {m for _, m, _ in reports} | set(quarantines.ignored)
 
     async def _flush_pools(self) -> None:
         usages = self.allocator.usage()
@@ -287,3 +370,11 @@ def _first(store: Iterable[Any]) -> Any:
 
 def _ns(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("namespace") or "")
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name") or "")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -59,7 +59,7 @@ EXPECTED_RBAC: dict[tuple[str, str, str], set[Rule]] = {
         | grants("metallb.io", ["ipaddresspools"], ["list", "watch"])
     ),
     ("Role", "metalpool-controller", "controller.yaml"): (
-        grants("metallb.io", ["ipaddresspools/status"], ["patch"])
+        grants("metallb.io", ["ipaddresspools", "ipaddresspools/status"], ["patch"])
         | grants("coordination.k8s.io", ["leases"], ["create"])
         | grants("coordination.k8s.io", ["leases"], ["get", "update"], "metalpool-controller")
         | grants("", ["secrets"], ["create"])
