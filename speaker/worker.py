@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -143,6 +143,7 @@ class Speaker:
         self._epoch = 0
         self._settles_at: float | None = None
         self._peers_listed = False
+        self._answered: set[IPAddress] = set()  # IPs a speaker was seen answering (claims)
         self._probing: frozenset[IPAddress] = frozenset()  # the LAN facts for the conditions
         self._conflicts: Mapping[IPAddress, Conflict] = {}
         self.synced = False
@@ -275,7 +276,7 @@ class Speaker:
             )
         )
         won = announcements_for(self._node, snapshot, planned)
-        step = self._probe_first(step, won, now)
+        step = self._probe_first(step, won, view, now, winners=winners.keys())
         mine = frozenset(a for a in won if a.ip in step.owned)
         handoffs = self.membership.handoffs(step.released)
         self._owner.set_owned(
@@ -322,11 +323,30 @@ class Speaker:
         )
         self.reports.conditions(desired(snapshot, planned, witness))
 
-    def _probe_first(self, step: Step, won: Iterable[Announcement], now: float) -> Step:
-        """Hold back the IPs taken for the first time until a probe says nobody holds them."""
+    def _probe_first(
+        self,
+        step: Step,
+        won: Iterable[Announcement],
+        view: View,
+        now: float,
+        *,
+        winners: Collection[IPAddress],
+    ) -> Step:
+        """Hold back the IPs taken for the first time until a probe says nobody holds them.
+
+        A move is probed too when no speaker was ever seen answering the IP: a winner that
+        died while the IP was in conflict (or being probed) never announced it.
+        """
         interfaces = {a.ip: a.interfaces for a in won}
         self.guard.keep(interfaces.keys())
-        fresh = {ip: interfaces.get(ip) for ip, cause in step.taken.items() if cause in PROBED}
+        self._answered = {ip for ip in self._answered if ip in winners}
+        self._answered |= {ip for ip in winners if view.claimants(ip) - {self._node}}
+        self._answered |= {a.ip for a in self._current}
+        fresh = {
+            ip: interfaces.get(ip)
+            for ip, cause in step.taken.items()
+            if cause in PROBED or ip not in self._answered
+        }
         held = fresh.keys() - self.guard.gate(fresh, now)
         if not held:
             return step
