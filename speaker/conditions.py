@@ -17,10 +17,10 @@ under way). The reporter also clears the condition from our Services that no lon
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from metalpool.addresses import IPAddress
 from metalpool.advertisements import L2Advertisement
+from metalpool.quarantine import Conflict
 from metalpool.services import ServiceKey
 from speaker.cluster.announcements import Announcement, Plan, ServiceIPs, Snapshot
 from speaker.cluster.election import Decision, ip_order
@@ -45,32 +45,6 @@ PRIORITY = (
 )
 
 
-class Conflict(Protocol):
-    """Another device holding an address, as the LAN guard found it."""
-
-    @property
-    def mac(self) -> str:
-        """The other device's MAC, as text."""
-
-    @property
-    def interface(self) -> str:
-        """The interface it was heard on."""
-
-    @property
-    def node(self) -> str:
-        """The node that heard it."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConflictFact:
-    """One conflicted address of a Service, as the annotation carries it for the controller."""
-
-    ip: IPAddress
-    mac: str
-    interface: str
-    node: str
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Condition:
     """The `metallb.io/Announced` condition: True only when every address is answered."""
@@ -85,7 +59,7 @@ class Desired:
     """What a Service should show: the condition (None: none) and its conflicted addresses."""
 
     condition: Condition | None = None
-    conflicts: tuple[ConflictFact, ...] = ()  # the address-conflict annotation; () = absent
+    conflicts: tuple[Conflict, ...] = ()  # the address-conflict annotation; () = absent
 
 
 NOTHING = Desired()  # no condition, no annotation: what a Service that is not announced shows
@@ -99,6 +73,7 @@ class Witness:
     answering: frozenset[Announcement] = frozenset()  # the IPs it answers for now
     interfaces: frozenset[str] = frozenset()  # the interfaces that exist on this node
     probing: frozenset[IPAddress] = frozenset()  # won, held back until a probe says free
+    # IPs it won that another device holds: not announced (docs/lan.md)
     conflicts: Mapping[IPAddress, Conflict] = field(default_factory=dict, hash=False)
 
 
@@ -149,7 +124,7 @@ def _desire(
     by_node: dict[str, list[IPAddress]] = {}
     unwon: list[IPAddress] = []
     parts: list[_Part] = []
-    conflicts: list[ConflictFact] = []
+    conflicts: list[Conflict] = []
     probing: list[IPAddress] = []
     for ip in sorted(held.ingress, key=ip_order):
         winner = _winner(decisions, ip)
@@ -158,11 +133,8 @@ def _desire(
         elif winner != me:
             by_node.setdefault(winner, []).append(ip)  # its LAN facts are its own
         elif (conflict := witness.conflicts.get(ip)) is not None:
-            fact = ConflictFact(
-                ip=ip, mac=conflict.mac, interface=conflict.interface, node=conflict.node
-            )
-            conflicts.append(fact)
-            parts.append(_conflict(fact))
+            conflicts.append(conflict)
+            parts.append(_conflict(conflict))
         elif ip in witness.probing:
             probing.append(ip)
         elif ip in answering:
@@ -199,7 +171,7 @@ def _condition(parts: Sequence[_Part], by_node: Mapping[str, Sequence[IPAddress]
     )
 
 
-def _conflict(fact: ConflictFact) -> _Part:
+def _conflict(fact: Conflict) -> _Part:
     return _Part(
         reason=AnnouncedReason.ADDRESS_CONFLICT,
         message=f"another device holds {fact.ip}: {fact.mac} on interface {fact.interface}"

@@ -28,6 +28,7 @@ from metalpool.errors import SpecError
 from metalpool.events import Severity
 from metalpool.leases import LeaseState
 from metalpool.pools import parse_pools
+from metalpool.quarantine import Conflict
 from metalpool.services import ServiceKey
 from speaker import metrics
 from speaker.cluster.announcements import (
@@ -41,7 +42,7 @@ from speaker.cluster.announcements import (
 from speaker.cluster.inputs import parse_service_ips, parse_slice
 from speaker.cluster.l2status import Existing
 from speaker.cluster.nodes import EndpointSlice, collect_endpoints
-from speaker.conditions import Conflict, Witness, desired
+from speaker.conditions import Witness, desired
 from speaker.lan.guard import Actions, Guard, Timing
 from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, Step, decide
 from speaker.membership.heartbeats import Heartbeats, View

@@ -8,17 +8,18 @@ conditions (the controller's `metallb.io/IPAllocated`) go back as they are: a me
 replaces whole lists.
 """
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from metalpool import names
+from metalpool.errors import SpecError, Where
 from metalpool.events import Severity
 from metalpool.leases import format_timestamp
+from metalpool.quarantine import Conflict, format_conflicts, parse_conflicts
 from speaker.cluster.reasons import AnnouncedReason
-from speaker.conditions import Condition, ConflictFact, Desired
+from speaker.conditions import Condition, Desired
 
 TYPE = names.ANNOUNCED_CONDITION
 
@@ -94,7 +95,7 @@ def status_patch(desired: Desired, shown: Shown, now: datetime) -> dict[str, Any
         conditions.append(_condition(desired.condition, shown, now))
     metadata: dict[str, Any] = {"resourceVersion": shown.resource_version}
     if not _conflicts_show(desired.conflicts, shown.conflicts):
-        value = annotation(desired.conflicts) if desired.conflicts else None
+        value = format_conflicts(desired.conflicts) if desired.conflicts else None
         metadata["annotations"] = {names.ADDRESS_CONFLICT_ANNOTATION: value}
     return {"metadata": metadata, "status": {"conditions": conditions}}
 
@@ -117,11 +118,6 @@ def notice(desired: Desired, shown: Shown) -> Telling | None:
         reason=condition.reason.value,
         message=condition.message,
     )
-
-
-def annotation(conflicts: Sequence[ConflictFact]) -> str:
-    """The address-conflict annotation's value: a JSON list of {ip, mac, interface, node}."""
-    return json.dumps([_conflict(fact) for fact in conflicts], separators=(",", ":"))
 
 
 def _condition(condition: Condition, shown: Shown, now: datetime) -> dict[str, Any]:
@@ -150,15 +146,12 @@ def _condition_shows(wanted: Condition | None, shown: Mapping[str, Any] | None) 
     )
 
 
-def _conflicts_show(wanted: Sequence[ConflictFact], shown: str | None) -> bool:
+def _conflicts_show(wanted: Sequence[Conflict], shown: str | None) -> bool:
+    """Whether the annotation (metalpool.quarantine's format) lists `wanted`; absent: none."""
     if shown is None:
         return not wanted
     try:
-        written = json.loads(shown)
-    except ValueError:
+        written = parse_conflicts(shown, Where("Service", names.ADDRESS_CONFLICT_ANNOTATION))
+    except SpecError:
         return False  # unreadable: rewritten (or removed)
-    return bool(wanted) and written == [_conflict(fact) for fact in wanted]
-
-
-def _conflict(fact: ConflictFact) -> dict[str, str]:
-    return {"ip": str(fact.ip), "mac": fact.mac, "interface": fact.interface, "node": fact.node}
+    return bool(wanted) and written == tuple(wanted)

@@ -7,11 +7,12 @@ import pytest
 from hypothesis import given
 
 from metalpool.addresses import IPAddress
+from metalpool.quarantine import Conflict
 from metalpool.services import ServiceKey
 from speaker.cluster.announcements import Snapshot, announcements_for, plan
 from speaker.cluster.nodes import Endpoints, EndpointState
 from speaker.cluster.reasons import AnnouncedReason
-from speaker.conditions import NOTHING, Condition, ConflictFact, Desired, Witness, desired
+from speaker.conditions import NOTHING, Condition, Desired, Witness, desired
 from tests.speaker.cluster.test_announcements_properties import snapshots
 from tests.speaker.cluster.test_reasons import EVERYWHERE, ad, held, snapshot
 from tests.support.objects import shared
@@ -91,7 +92,7 @@ def test_the_winner_says_probing_while_it_checks_the_lan():
 def test_a_conflict_is_said_and_written_for_the_controller():
     snap = snapshot(WEB)
     me = winner(snap)
-    fact = ConflictFact(ip=V4, mac="02:00:00:00:00:99", interface="eth0", node=me)
+    fact = Conflict(ip=V4, mac="02:00:00:00:00:99", interface="eth0", node=me)
     assert wants(me, snap, answering=frozenset(), conflicts={V4: fact}) == {
         KEY: Desired(
             condition=false(
@@ -107,7 +108,7 @@ def test_a_conflict_is_said_and_written_for_the_controller():
 def test_a_conflict_outranks_probing_and_the_message_tells_both():
     snap = snapshot(DUAL)
     me = winner(snap)
-    fact = ConflictFact(ip=V6, mac="02:00:00:00:00:99", interface="eth1", node=me)
+    fact = Conflict(ip=V6, mac="02:00:00:00:00:99", interface="eth1", node=me)
     (wanted,) = wants(
         me, snap, answering=frozenset(), probing=frozenset({V4}), conflicts={V6: fact}
     ).values()

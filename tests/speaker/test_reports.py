@@ -16,9 +16,10 @@ import pytest
 
 from k8s.api import Api, ApiError
 from k8s.mirror import Mirror
+from metalpool.quarantine import Conflict, read_conflicts
 from metalpool.services import ServiceKey
 from speaker.cluster.reasons import AnnouncedReason
-from speaker.conditions import NOTHING, Condition, ConflictFact, Desired
+from speaker.conditions import NOTHING, Condition, Desired
 from speaker.reports import Reports
 from speaker.writes import Shown, parse_shown
 from tests.support.cluster import Cluster, running_cluster
@@ -42,7 +43,7 @@ ANNOUNCED = Desired(
         announced=True, reason=R.ANNOUNCED, message='node "n1" announces 192.0.2.10'
     )
 )
-CONFLICT = ConflictFact(
+CONFLICT = Conflict(
     ip=ip_address("192.0.2.10"), mac="02:00:00:00:00:99", interface="eth0", node="n1"
 )
 
@@ -176,9 +177,7 @@ async def test_a_conflict_is_written_in_the_annotation_and_cleared_with_the_cond
     conflicted = Condition(announced=False, reason=R.ADDRESS_CONFLICT, message="held by another")
     await writer.write(Desired(condition=conflicted, conflicts=(CONFLICT,)))
     annotations = writer.service()["metadata"]["annotations"]
-    assert annotations["metalpool.io/address-conflict"] == (
-        '[{"ip":"192.0.2.10","mac":"02:00:00:00:00:99","interface":"eth0","node":"n1"}]'
-    )
+    assert read_conflicts({"metadata": {"annotations": annotations}}) == (CONFLICT,)
     writer.refresh()
     await writer.write(NOTHING)
     after = writer.service()

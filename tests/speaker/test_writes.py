@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from metalpool.events import Severity
+from metalpool.quarantine import Conflict, format_conflicts, read_conflicts
 from speaker.cluster.reasons import AnnouncedReason
-from speaker.conditions import NOTHING, Condition, ConflictFact, Desired
-from speaker.writes import Shown, Telling, annotation, notice, parse_shown, status_patch
+from speaker.conditions import NOTHING, Condition, Desired
+from speaker.writes import Shown, Telling, notice, parse_shown, status_patch
 from tests.support.objects import service_object
 
 R = AnnouncedReason
@@ -25,10 +26,10 @@ ANNOUNCED = Condition(announced=True, reason=R.ANNOUNCED, message='node "n1" ann
 NO_ENDPOINTS = Condition(
     announced=False, reason=R.NO_ENDPOINTS, message="the Service has no ready endpoint"
 )
-CONFLICT = ConflictFact(
+CONFLICT = Conflict(
     ip=ip_address("192.0.2.10"), mac="02:00:00:00:00:99", interface="eth0", node="n1"
 )
-CONFLICT_JSON = '[{"ip":"192.0.2.10","mac":"02:00:00:00:00:99","interface":"eth0","node":"n1"}]'
+CONFLICT_JSON = format_conflicts([CONFLICT])
 
 
 def written(condition: Condition, since: str = "2026-04-02T00:00:00Z") -> dict[str, Any]:
@@ -167,8 +168,12 @@ def test_clearing_removes_our_condition_and_keeps_the_others():
     assert status_patch(NOTHING, shown(ALLOCATED), NOW) is None
 
 
-def test_the_annotation_lists_each_conflict_as_the_controller_reads_it():
-    assert annotation([CONFLICT]) == CONFLICT_JSON
+def test_the_annotation_is_what_the_controller_reads():
+    conflicted = Condition(announced=False, reason=R.ADDRESS_CONFLICT, message="held")
+    patch = status_patch(Desired(condition=conflicted, conflicts=(CONFLICT,)), shown(), NOW)
+    assert patch is not None
+    written = {"metadata": {"annotations": patch["metadata"]["annotations"]}}
+    assert read_conflicts(written) == (CONFLICT,)
 
 
 # ---------------------------------------------------------------- events
