@@ -93,6 +93,7 @@ def reporter(snapshot: Snapshot) -> str | None:
 def desired(snapshot: Snapshot, planned: Plan, witness: Witness) -> dict[ServiceKey, Desired]:
     """What this speaker wants each Service it speaks for to show now (see the module doc)."""
     decisions = {d.ip: d for d in planned.decisions}
+    answering = {a.ip: a for a in witness.answering}
     speaks_for_unwon = reporter(snapshot) == witness.node
     found: dict[ServiceKey, Desired] = {}
     for held in snapshot.services:
@@ -106,7 +107,7 @@ def desired(snapshot: Snapshot, planned: Plan, witness: Witness) -> dict[Service
         speaks = winners[0] == witness.node if winners else speaks_for_unwon
         if not speaks:
             continue
-        wanted = _desire(held, decisions, snapshot, witness)
+        wanted = _desire(held, decisions, answering, snapshot, witness)
         if wanted is not None:
             found[held.service.key] = wanted
     return found
@@ -115,12 +116,12 @@ def desired(snapshot: Snapshot, planned: Plan, witness: Witness) -> dict[Service
 def _desire(
     held: ServiceIPs,
     decisions: Mapping[IPAddress, Decision],
+    answering: Mapping[IPAddress, Announcement],
     snapshot: Snapshot,
     witness: Witness,
 ) -> Desired | None:
     """The condition of one Service this speaker speaks for; None while a hand-off is pending."""
     me = witness.node
-    answering = {a.ip: a for a in witness.answering}
     by_node: dict[str, list[IPAddress]] = {}
     unwon: list[IPAddress] = []
     parts: list[_Part] = []
