@@ -13,10 +13,10 @@ follow the addresses in use, not the pools' sizes.
 
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from controller.families import families_of, family_mismatch, prefers_dual, unallocatable
-from controller.occupancy import NamespaceLabels, PoolOccupancy
+from controller.occupancy import NamespaceLabels, PoolOccupancy, PoolUsage
 from controller.refusals import PoolSkip, PoolVerdict, Reason, Refusal, quoted
 from controller.sharing import Terms, sharing_conflict
 from metalpool.addresses import Family, IPAddress, is_buggy
@@ -42,21 +42,6 @@ class Eviction:
 
     allocation: Allocation
     refusal: Refusal
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PoolUsage:
-    """A pool's counters, as IPAddressPool `.status` and the allocator metrics show them."""
-
-    pool: str
-    assigned: Mapping[Family, int]
-    capacity: Mapping[Family, int]
-    quarantined: tuple[IPAddress, ...] = ()  # IPv4 first, ascending
-    idle_quarantined: Mapping[Family, int] = field(default_factory=dict)  # of those, not in use
-
-    def available(self, family: Family) -> int:
-        """Addresses of `family` neither in use nor quarantined."""
-        return self.capacity[family] - self.assigned[family] - self.idle_quarantined.get(family, 0)
 
 
 class Allocator:
@@ -98,21 +83,7 @@ class Allocator:
 
     def usage(self) -> tuple[PoolUsage, ...]:
         """Every pool's counters, by pool name."""
-        return tuple(self._usage_of(name, state) for name, state in sorted(self._pools.items()))
-
-    def _usage_of(self, name: str, state: PoolOccupancy) -> PoolUsage:
-        quarantined = tuple(sorted(state.quarantined, key=lambda ip: (ip.version, int(ip))))
-        idle = dict.fromkeys(Family, 0)
-        for ip in quarantined:
-            if ip not in self._users:
-                idle[Family.of(ip)] += 1
-        return PoolUsage(
-            pool=name,
-            assigned=dict(state.in_use),
-            capacity={f: state.pool.capacity(f) for f in Family},
-            quarantined=quarantined,
-            idle_quarantined=idle,
-        )
+        return tuple(state.usage(self._users) for _, state in sorted(self._pools.items()))
 
     # ------------------------------------------------------------------ changes
 

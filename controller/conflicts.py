@@ -107,7 +107,7 @@ def left_quarantined(
     """Why each quarantined address the Service shows and no longer keeps was left, in words."""
     return tuple(
         f"address {ip} is held by another device ({entry.describe()}): it is quarantined in"
-        f" pool {pool.name}, and the Service gets the next free address"
+        f" pool {pool.name}, and the Service moves off it"
         for ip in shown
         if ip not in kept
         and (entry := allocator.quarantined(ip)) is not None

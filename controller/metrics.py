@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, disable_created_metrics, start_http_server
 
-from controller.allocator import PoolUsage
+from controller.occupancy import PoolUsage
 from metalpool.addresses import Family
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # MetalLB exports no *_created series

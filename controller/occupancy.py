@@ -9,7 +9,7 @@ addresses (docs/lan.md) are slots that stay taken whoever uses them: never the l
 """
 
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 
 from metalpool.addresses import AddressRange, Family, IPAddress, address_of, is_buggy
@@ -138,6 +138,21 @@ class Runs:
             self._ends.insert(i + 1, end)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolUsage:
+    """A pool's counters, as IPAddressPool `.status` and the allocator metrics show them."""
+
+    pool: str
+    assigned: Mapping[Family, int]
+    capacity: Mapping[Family, int]
+    quarantined: tuple[IPAddress, ...] = ()  # IPv4 first, ascending
+    idle_quarantined: Mapping[Family, int] = field(default_factory=dict)  # of those, not in use
+
+    def available(self, family: Family) -> int:
+        """Addresses of `family` neither in use nor quarantined."""
+        return self.capacity[family] - self.assigned[family] - self.idle_quarantined.get(family, 0)
+
+
 @dataclass(slots=True, eq=False)  # compared and hashed by identity: one per pool
 class PoolOccupancy:
     """One pool: its taken runs per family, and the namespaces it accepts right now.
@@ -251,6 +266,21 @@ class PoolOccupancy:
                 self.runs[family].discard(slot)
             self.in_use[family] -= 1
             self.full_spans[family] = 0  # the freed slot may be in any span
+
+    def usage(self, in_use: Container[IPAddress]) -> PoolUsage:
+        """The pool's counters; `in_use` tells which quarantined addresses Services still hold."""
+        quarantined = tuple(sorted(self.quarantined, key=lambda ip: (ip.version, int(ip))))
+        idle = dict.fromkeys(Family, 0)
+        for ip in quarantined:
+            if ip not in in_use:
+                idle[Family.of(ip)] += 1
+        return PoolUsage(
+            pool=self.pool.name,
+            assigned=dict(self.in_use),
+            capacity={f: self.pool.capacity(f) for f in Family},
+            quarantined=quarantined,
+            idle_quarantined=idle,
+        )
 
     def priority(self) -> tuple[float, str]:
         """Sort key among pinned pools: positive priorities ascending, then 0, then by name."""

@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from controller.allocator import PoolUsage
 from controller.conflicts import QuarantineRequest
+from controller.occupancy import PoolUsage
 from controller.reconcile import CONDITION_TYPE, Condition, Notice, Plan
 from metalpool import events, names
 from metalpool.addresses import Family

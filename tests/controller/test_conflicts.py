@@ -212,7 +212,7 @@ def test_once_quarantined_the_service_moves_says_why_and_drops_the_conflict_anno
     ]
     assert plan.notices[0].message == (
         "address 198.51.100.0 is held by another device (02:00:00:00:00:99 on eth0, seen by node"
-        " node-a): it is quarantined in pool lan, and the Service gets the next free address"
+        " node-a): it is quarantined in pool lan, and the Service moves off it"
     )
     assert plan.quarantine == ()
     assert plan.conflicts == ()
