@@ -153,7 +153,13 @@ _NA = ClaimKind.NEIGHBOR_ADVERTISEMENT
 def _target_link_address(
     frame: bytes | bytearray | memoryview, end: int
 ) -> bytes | DropReason | None:
-    """The TLLA option's MAC, None if absent, BAD_OPTION if the options are malformed (§4.6)."""
+    """The first TLLA option's MAC, None if absent, BAD_OPTION if any option is malformed.
+
+    Every option is checked, not only those before the TLLA (RFC 4861 §7.1.2: all included
+    options have a length greater than zero). On Ethernet a TLLA is one unit (RFC 2464 §6); a
+    repeated TLLA is ignored after the first, as for the SLLA in `speaker.wire.ndp`.
+    """
+    found: bytes | None = None
     offset = _OPTIONS_START
     while offset < end:
         if end - offset < 2:  # noqa: PLR2004 - an option's type and length octets
@@ -161,11 +167,12 @@ def _target_link_address(
         kind, units = frame[offset], frame[offset + 1]
         if units == 0 or offset + units * 8 > end:
             return DropReason.BAD_OPTION
-        if kind == OPTION_TLLA and units == 1:
-            mac = bytes(frame[offset + 2 : offset + 8])
-            return DropReason.BAD_OPTION if mac[0] & 1 else mac
+        if kind == OPTION_TLLA and found is None:
+            found = bytes(frame[offset + 2 : offset + 8])
+            if units != 1 or found[0] & 1:
+                return DropReason.BAD_OPTION
         offset += units * 8
-    return None
+    return found
 
 
 def build_arp_probe(ip: IPv4Address, mac: bytes) -> bytes:
