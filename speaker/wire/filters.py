@@ -97,17 +97,26 @@ def build_arp_claim_filter(watched: Iterable[IPAddress]) -> Filter:
     """A program admitting ARP packets that claim a watched IPv4 address (`speaker.wire.claims`).
 
     That is any opcode whose sender IP is watched (replies, gratuitous ARP, a host using the
-    address), and RFC 5227 probes (sender IP 0.0.0.0) whose target is watched.
+    address), and RFC 5227 probes (requests from sender IP 0.0.0.0) whose target is watched.
+    The claimed IP (the sender's, or a probe's target) is loaded once and compared once with
+    every watched IP, so that about 2000 of them fit BPF_MAXINSNS, as for `build_arp_filter`.
     """
-    keys: set[tuple[int, ...]] = {(int(ip),) for ip in watched if isinstance(ip, IPv4Address)}
+    keys = sorted({int(ip) for ip in watched if isinstance(ip, IPv4Address)})
     header = (
         *_require(LD_H_ABS, 12, 0x0806),  # EtherType ARP
         *_require(LD_W_ABS, 14, 0x0001_0800),  # htype Ethernet, ptype IPv4
         *_require(LD_H_ABS, 18, 0x0604),  # hlen 6, plen 4
     )
-    senders = _match_any(sorted(keys), (_ARP_SENDER,)) if keys else []
-    probes = _match_any(sorted(keys), (_ARP_TARGET,)) if keys else []
-    body = (*senders, *_require(LD_W_ABS, _ARP_SENDER, 0), *probes)
+    probe = (
+        *_require(LD_H_ABS, 20, 1),  # a probe is a request
+        Instruction(LD_W_ABS, 0, 0, _ARP_TARGET),
+    )
+    body = (
+        Instruction(LD_W_ABS, 0, 0, _ARP_SENDER),
+        Instruction(JMP_JEQ_K, 0, len(probe), 0),  # sender 0.0.0.0: a probe, claiming its target
+        *probe,
+        *_accept_any(keys),
+    )
     return _claims_program(header, body, bool(keys))
 
 
@@ -115,25 +124,32 @@ def build_ndp_claim_filter(watched: Iterable[IPAddress]) -> Filter:
     """A program admitting Neighbor Advertisements and DAD probes whose target is watched.
 
     Hop limit 255 and next header 58, as for solicitations; a DAD probe is an NS from `::`.
+    Both kinds share one comparison of the target with every watched IP.
     """
-    keys: set[tuple[int, ...]] = {_words(ip) for ip in watched if isinstance(ip, IPv6Address)}
+    keys = sorted({_words(ip) for ip in watched if isinstance(ip, IPv6Address)})
     header = (
         *_require(LD_H_ABS, 12, 0x86DD),  # EtherType IPv6
         *_require(LD_B_ABS, 20, 58),  # next header ICMPv6
         *_require(LD_B_ABS, 21, 255),  # hop limit
     )
-    targets = _match_any(sorted(keys), _NS_TARGET_WORDS) if keys else []
-    advertisement = (Instruction(JMP_JEQ_K, 1, 0, 136), Instruction(JMP_JA, 0, 0, len(targets)))
-    unspecified = (_require(LD_W_ABS, 22 + 4 * i, 0) for i in range(4))  # source ::
+    unspecified = (_require(LD_W_ABS, 22 + 4 * i, 0) for i in range(4))
+    # Not an NA: then a DAD probe, an NS from :: (RFC 4862 §5.4.2).
+    dad = (*_require(LD_B_ABS, 54, 135), *itertools.chain.from_iterable(unspecified))
     body = (
         Instruction(LD_B_ABS, 0, 0, 54),  # ICMPv6 type
-        *advertisement,
-        *targets,
-        *_require(LD_B_ABS, 54, 135),
-        *itertools.chain.from_iterable(unspecified),
-        *targets,
+        Instruction(JMP_JEQ_K, len(dad), 0, 136),  # an NA: straight to its target
+        *dad,
+        *(_match_any(keys, _NS_TARGET_WORDS) if keys else ()),
     )
     return _claims_program(header, body, bool(keys))
+
+
+def _accept_any(words: Sequence[int]) -> list[Instruction]:
+    """Instructions that accept when the accumulator equals one of `words`, else fall through."""
+    program: list[Instruction] = []
+    for word in words:
+        program += (Instruction(JMP_JEQ_K, 0, 1, word), Instruction(RET_K, 0, 0, ACCEPT))
+    return program
 
 
 def _claims_program(
