@@ -45,7 +45,7 @@ class Finding(enum.StrEnum):
     CONFLICT = "conflict"  # another device holds an IP we were about to announce
     CLAIMED = "claimed"  # another device claims an IP we announce
     SPLIT_BRAIN = "split_brain"  # another MetalPool speaker answers an IP we hold or probe
-    CLEARED = "cleared"  # a conflicted IP probed clean: it will be announced
+    CLEARED = "cleared"  # a conflicted IP probed clean: it will be announced (mac: who held it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +114,7 @@ class Guard:
         self._next_recheck: dict[IPAddress, float] = {}
         self._defended: dict[IPAddress, float] = {}
         self._reported: dict[tuple[Finding, IPAddress, bytes], float] = {}
+        self._cleared: list[Report] = []  # conflicts cleared by `gate`, for `tick` to report
 
     @property
     def probing(self) -> frozenset[IPAddress]:
@@ -134,10 +135,13 @@ class Guard:
         """Of IPs about to be announced for the first time, those that may be, now.
 
         The others are held: a probe starts for each one not yet probing or in conflict.
-        An IP let through is not let through again without a new probe.
+        An IP let through is not let through again without a new probe. A window that closed
+        clean by `now` lets its IP through here even if `tick` has not run since: in the pass
+        `next_due` asks for at the window's end, the worker gates before it ticks.
         """
         if self.timing.window <= 0:  # probing is off
             return frozenset(taking)
+        self._close_windows(now)
         allowed = set()
         for ip, interfaces in taking.items():
             if ip in self._clear:
@@ -211,17 +215,11 @@ class Guard:
     def tick(self, owned: Mapping[IPAddress, Interfaces], now: float) -> Actions:
         """Probes due now, windows that closed clean, reprobes and rechecks that fell due."""
         probe: dict[IPAddress, Interfaces] = {}
-        reports: list[Report] = []
+        self._close_windows(now)
+        reports, self._cleared = self._cleared, []
         t = self.timing
-        for ip, state in list(self._probing.items()):
-            if now - state.started >= t.window:
-                del self._probing[ip]
-                if state.reprobe:
-                    self._conflicts.pop(ip, None)
-                    self._next_reprobe.pop(ip, None)
-                    reports.append(Report(finding=Finding.CLEARED, ip=ip))
-                self._clear.add(ip)
-            elif state.sent < t.probes and now >= state.started + state.sent * t.spacing:
+        for ip, state in self._probing.items():
+            if state.sent < t.probes and now >= state.started + state.sent * t.spacing:
                 state.sent += 1
                 probe[ip] = state.interfaces
         for ip, (due, interfaces) in list(self._next_reprobe.items()):
@@ -238,11 +236,22 @@ class Guard:
             del self._next_recheck[ip]
         return Actions(reports=tuple(reports), probe=probe)
 
+    def _close_windows(self, now: float) -> None:
+        """Let the IPs whose window has passed with no foreign claim through (`_clear`)."""
+        for ip, state in list(self._probing.items()):
+            # Compared as next_due computes it, so that a pass at that time closes the window.
+            if now >= state.started + self.timing.window:
+                del self._probing[ip]
+                if state.reprobe:
+                    self._next_reprobe.pop(ip, None)
+                    self._cleared.append(_cleared(ip, self._conflicts.pop(ip, None)))
+                self._clear.add(ip)
+
     def next_due(self) -> float | None:
-        """When `tick` next has something to do (None: nothing scheduled)."""
+        """When `tick` (or `gate`) next has something to do (None: nothing scheduled)."""
         t = self.timing
         times = [
-            p.started + (p.sent * t.spacing if p.sent < t.probes else t.window)
+            p.started + (min(p.sent * t.spacing, t.window) if p.sent < t.probes else t.window)
             for p in self._probing.values()
         ]
         times += [due for due, _ in self._next_reprobe.values()]
@@ -268,3 +277,16 @@ class Guard:
                 peer=peer,
             ),
         )
+
+
+def _cleared(ip: IPAddress, conflict: Conflict | None) -> Report:
+    """The report that `ip` probed clean, naming who held it (the shell formats every MAC)."""
+    if conflict is None:  # a re-probe runs only for an IP in conflict; never reached
+        return Report(finding=Finding.CLEARED, ip=ip)
+    return Report(
+        finding=Finding.CLEARED,
+        ip=ip,
+        mac=conflict.mac,
+        interface=conflict.interface,
+        kind=conflict.kind,
+    )
