@@ -51,6 +51,12 @@ CLAIMS = Counter(
     "Claims on addresses this node holds or probes, by finding (conflict, claimed, split_brain)",
     ["finding"],
 )
+UNANNOUNCED = Gauge(
+    "metalpool_service_unannounced",
+    "1 for each Service with an address that is not announced, by the reason its Announced"
+    " condition gives (exported by the speaker that writes the condition)",
+    ["service", "reason"],
+)
 DEFENCES = Counter(
     "metalpool_speaker_defences",
     "Defending announcements sent (at most one per address every 10 s, RFC 5227 §2.4)",

@@ -40,6 +40,7 @@ class Narrator:
         self._reports = reports
         self._states: dict[str, State] = {}
         self._conflict_series: set[tuple[str, str, str]] = set()
+        self._unannounced: set[tuple[str, str]] = set()
 
     def peers(self, view: View) -> None:
         """A peer declared dead or gone (warning + Event on its Node), or back (info)."""
@@ -108,11 +109,17 @@ class Narrator:
             logger.info("handing %s over to %s (%s)", ip, winner or "nobody", cause.value)
 
     def lan(self, report: Report, *, services: frozenset[ServiceKey]) -> None:
-        """A conflict, a claim on an owned IP, a split brain or a cleared conflict."""
+        """A conflict, a claim on an owned IP, a split brain or a cleared conflict: a log line.
+
+        Claims and split brains also get an Event; the Announced condition's writer posts
+        those of conflicts found by a probe and of conflicts cleared.
+        """
         message, reason = self._lan_words(report)
         cleared = report.finding is Finding.CLEARED
         severity = Severity.NORMAL if cleared else Severity.WARNING
         logger.log(logging.INFO if cleared else logging.WARNING, "%s", message)
+        if report.finding in (Finding.CONFLICT, Finding.CLEARED):
+            return  # the Announced condition changes, and its writer posts the Event
         for key in sorted(services):
             self._reports.about_service(key, severity, reason, message)
 
@@ -150,3 +157,12 @@ class Narrator:
         for new in series - self._conflict_series:
             metrics.CONFLICTS.labels(*new).set(1)
         self._conflict_series = series
+
+    def unannounced(self, reasons: Mapping[ServiceKey, str]) -> None:
+        """Keep the unannounced gauge equal to what this node says of the Services it speaks for."""
+        series = {(str(key), reason) for key, reason in reasons.items()}
+        for gone in self._unannounced - series:
+            metrics.UNANNOUNCED.remove(*gone)
+        for new in series - self._unannounced:
+            metrics.UNANNOUNCED.labels(*new).set(1)
+        self._unannounced = series

@@ -51,6 +51,7 @@ from speaker.narrator import Narrator
 from speaker.reports import Reports
 from speaker.wire.claims import Heard
 from speaker.wire.interfaces import Selection
+from speaker.wire.replies import format_mac
 from speaker.writes import Shown, parse_shown
 
 logger = logging.getLogger(__name__)
@@ -145,8 +146,6 @@ class Speaker:
         self._settles_at: float | None = None
         self._peers_listed = False
         self._answered: set[IPAddress] = set()  # IPs a speaker was seen answering (claims)
-        self._probing: frozenset[IPAddress] = frozenset()  # the LAN facts for the conditions
-        self._conflicts: Mapping[IPAddress, Conflict] = {}
         self.synced = False
 
     def attach(self, views: Views) -> None:
@@ -319,10 +318,21 @@ class Speaker:
             node=self._node,
             answering=mine,
             interfaces=self._owner.selection.local_names,
-            probing=self._probing,
-            conflicts=self._conflicts,
+            probing=self.guard.probing,
+            conflicts={
+                ip: Conflict(ip=ip, mac=format_mac(c.mac), interface=c.interface, node=self._node)
+                for ip, c in self.guard.conflicts.items()
+            },
         )
-        self.reports.conditions(desired(snapshot, planned, witness))
+        wanted = desired(snapshot, planned, witness)
+        self.reports.conditions(wanted)
+        self.narrator.unannounced(
+            {
+                key: d.condition.reason.value
+                for key, d in wanted.items()
+                if d.condition is not None and not d.condition.announced
+            }
+        )
 
     def _probe_first(
         self,

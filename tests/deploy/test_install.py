@@ -300,6 +300,9 @@ def test_the_alerts_cover_pool_usage_exhaustion_speakers_and_failover():
         "MetalPoolAddressPoolExhausted",
         "MetalPoolSpeakerDown",
         "MetalPoolFailover",
+        "MetalPoolAddressConflict",
+        "MetalPoolSplitBrain",
+        "MetalPoolAddressUnannounced",
     } <= alerts
 
 
