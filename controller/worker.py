@@ -44,7 +44,6 @@ Index = Mapping[Any, Iterable[Any]]  # a kopf index: key → store of values
 WRITERS = 16  # status writes in flight at once
 RETRY_FIRST, RETRY_MAX = 0.2, 10.0  # seconds of backoff for a failed write
 YIELD_EVERY = 100  # reconciles between yields to the loop in a long pass
-INVALID_CONFIGURATION = "InvalidConfiguration"  # the Event reason for a pool we cannot use
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -319,7 +318,9 @@ class Reconciler:
             obj = by_name.get((self._namespace, problem.obj.split("/")[-1]))
             if obj is not None:
                 notice = Notice(
-                    severity=Severity.WARNING, reason=INVALID_CONFIGURATION, message=message
+                    severity=Severity.WARNING,
+                    reason=names.EVENT_INVALID_CONFIGURATION,
+                    message=message,
                 )
                 self._events.put_nowait((obj, notice, names.POOL_KIND))
         self._pool_problems = {m for _, m, _ in reports} | set(quarantines.ignored)

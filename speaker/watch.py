@@ -4,7 +4,9 @@ Shell. Services and EndpointSlices (thousands) are mirrored by the worker: liste
 starts, then kept current by the handlers here. The small kinds are kopf indexes. Either way
 each object is parsed once, as it arrives, into the frozen types the pure core takes.
 (Speaker Leases are watched in speaker.membership.lease_watch.)
-Nothing is written on any watched object: no finalizers, no progress annotations, on no Service.
+Nothing is written here: no finalizers, no progress annotations. (The speaker's only writes on
+a Service are the `metallb.io/Announced` condition and the address-conflict annotation, made
+by speaker.reports, docs/lan.md.)
 """
 
 import logging

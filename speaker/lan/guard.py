@@ -227,7 +227,7 @@ class Guard:
                 self._next_reprobe[ip] = (now + t.reprobe, interfaces)
                 self._probing[ip] = _Probe(interfaces=interfaces, started=now, sent=1, reprobe=True)
                 probe[ip] = interfaces
-        for ip, interfaces in owned.items():
+        for ip, interfaces in owned.items() if t.window > 0 else ():  # 0: probing is off
             due = self._next_recheck.get(ip, now)  # taken without a probe: check at once
             if now >= due:
                 self._next_recheck[ip] = now + t.recheck

@@ -187,11 +187,12 @@ def test_a_window_of_zero_turns_probing_off():
     assert (guard.probing, guard.watched) == (ips(), ips())
 
 
-def test_with_probing_off_an_ip_taken_is_checked_as_a_moved_one_is():
-    guard = Guard(Timing(window=0))
+def test_with_probing_off_an_announced_ip_is_never_probed_either():
+    guard = Guard(Timing(window=0, recheck=1.0))
     guard.gate({IP: None}, 0.0)
-    assert guard.tick({IP: None}, 0.0).probe == {IP: None}
-    assert guard.tick({IP: None}, 1.0).probe == {}
+    assert guard.tick({IP: None}, 0.0).probe == {}
+    assert guard.tick({IP: None}, 5.0).probe == {}
+    assert guard.next_due() is None
 
 
 def test_the_window_closes_on_time_even_when_probes_are_spaced_wider_than_it():
