@@ -37,6 +37,7 @@ NS = "lan"
 HELD = "192.0.2.60"  # the rogue's kernel holds it: first in the auto pool
 ASKED = "192.0.2.70"  # the rogue's kernel holds it: a Service asks for it
 CLAIMED = "192.0.2.80"  # announced first; then the rogue starts using it
+HELD6 = "2001:db8:0:1::4a0"  # the rogue's kernel holds it too: DAD finds it
 FLAGS = ("--reprobe-interval", "2", "--recheck-interval", "3600")
 
 
@@ -47,13 +48,14 @@ def lab() -> Iterator[Lab]:
         running.kubectl("create", "namespace", NS)
         running.wire()
         assert running.network is not None
-        running.network.add_host("rogue", f"{HELD}/24", f"{ASKED}/24")
+        running.network.add_host("rogue", f"{HELD}/24", f"{ASKED}/24", f"{HELD6}/64")
         running.apply(
             [
                 pool_object("auto", "192.0.2.60-192.0.2.62", autoAssign=False),
                 pool_object("asked", "192.0.2.70-192.0.2.71", autoAssign=False),
                 pool_object("later", "192.0.2.80-192.0.2.81", autoAssign=False),
-                l2_advertisement_object("all", ipAddressPools=["auto", "asked", "later"]),
+                pool_object("six", f"{HELD6}/126", autoAssign=False),
+                l2_advertisement_object("all", ipAddressPools=["auto", "asked", "later", "six"]),
             ]
         )
         running.start_controller()
@@ -74,7 +76,9 @@ def client(lab: Lab) -> Iterator[Child]:
     child.stop()
 
 
-def deploy(lab: Lab, name: str, pool: str, **annotations: str) -> str:
+def deploy(
+    lab: Lab, name: str, pool: str, spec: dict[str, Any] | None = None, **annotations: str
+) -> str:
     """A Service with a ready endpoint on every node, in `pool`; its first address."""
     service = {
         "apiVersion": "v1",
@@ -85,7 +89,7 @@ def deploy(lab: Lab, name: str, pool: str, **annotations: str) -> str:
             "annotations": {"metallb.io/address-pool": pool, **annotations},
         },
         "spec": {"type": "LoadBalancer", "selector": {"app": name},
-                 "ports": [{"port": 80, "protocol": "TCP"}]},
+                 "ports": [{"port": 80, "protocol": "TCP"}], **(spec or {})},
     }  # fmt: skip
     slices = endpoint_slice_object(
         name, NS, *(endpoint(n, address=f"10.244.8.{i + 1}") for i, n in enumerate(NODES))
@@ -182,6 +186,20 @@ def test_a_requested_address_in_conflict_is_reported_and_never_moved(lab: Lab, c
     pool = json.loads(lab.kubectl("get", "ipaddresspool", "asked", "-n", "metallb-system",
                                   "-o", "json"))  # fmt: skip
     assert "metalpool.io/quarantine" not in pool["metadata"].get("annotations", {})
+
+
+def test_an_ipv6_address_another_device_holds_is_found_by_duplicate_address_detection(
+    lab: Lab, client: Child
+):
+    """The rogue's kernel answers our DAD probe (an NS from ::) with an NA to all-nodes."""
+    six = {"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack"}
+    address = deploy(lab, "six", "six", six, **{"metallb.io/loadBalancerIPs": HELD6})
+    assert address == HELD6
+    said = eventually(lambda: announced(lab, "six").get("reason") == "AddressConflict", timeout=15)
+    assert said
+    assert rogue_mac(lab) in announced(lab, "six")["message"]
+    answers = client.ask({"ns": HELD6, "wait": 0.5, "to_mac": None})["replies"]
+    assert {str(a["tlla"]) for a in answers} == {rogue_mac(lab)}
 
 
 def test_a_conflict_while_announcing_is_defended_once_per_ten_seconds_and_reported(
