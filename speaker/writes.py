@@ -101,22 +101,19 @@ def status_patch(desired: Desired, shown: Shown, now: datetime) -> dict[str, Any
 
 
 def notice(desired: Desired, shown: Shown) -> Telling | None:
-    """The Event for a change to a False reason; None for anything else.
+    """The Warning Event for a change to a False reason; None for anything else.
 
-    Probing is no fault: every new address is probed for a few tenths of a second, so it is
-    told as a Normal Event, not a Warning.
+    Probing is no fault and no news: every new address is probed for a few tenths of a second,
+    and an Event for each would double the writes a burst of new Services costs.
     """
     condition = desired.condition
-    if condition is None or condition.announced:
+    if condition is None or condition.announced or condition.reason is AnnouncedReason.PROBING:
         return None
     before = shown.condition or {}
     if before.get("status") == "False" and before.get("reason") == condition.reason:
         return None
-    probing = condition.reason is AnnouncedReason.PROBING
     return Telling(
-        severity=Severity.NORMAL if probing else Severity.WARNING,
-        reason=condition.reason.value,
-        message=condition.message,
+        severity=Severity.WARNING, reason=condition.reason.value, message=condition.message
     )
 
 
