@@ -14,8 +14,8 @@ from controller.occupancy import PoolUsage
 from controller.reconcile import CONDITION_TYPE, Condition, Notice, Plan
 from metalpool import events, names
 from metalpool.addresses import Family
+from metalpool.conditions import condition_body
 from metalpool.events import Severity
-from metalpool.leases import format_timestamp
 from metalpool.quarantine import Quarantined, format_conflicts, format_quarantine, read_quarantine
 
 COMPONENT = "metallb-controller"  # MetalLB's event source; tooling filters on it
@@ -55,21 +55,15 @@ def status_patch(plan: Plan, obj: Mapping[str, Any], now: datetime) -> dict[str,
 def _condition(
     condition: Condition, previous: Mapping[str, Any] | None, generation: object, now: datetime
 ) -> dict[str, Any]:
-    status = "True" if condition.allocated else "False"
-    unchanged = previous is not None and previous.get("status") == status
-    body: dict[str, Any] = {
-        "type": CONDITION_TYPE,
-        "status": status,
-        "reason": condition.reason,
-        "message": condition.message,
-        # Kubernetes conditions change their transition time only when the status flips.
-        "lastTransitionTime": previous.get("lastTransitionTime")
-        if unchanged and previous
-        else format_timestamp(now),
-    }
-    if isinstance(generation, int):
-        body["observedGeneration"] = generation
-    return body
+    return condition_body(
+        CONDITION_TYPE,
+        holds=condition.allocated,
+        reason=condition.reason,
+        message=condition.message,
+        previous=previous,
+        generation=generation,
+        now=now,
+    )
 
 
 def event_body(

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from metalpool import names
+from metalpool.conditions import condition_body
 from metalpool.errors import SpecError, Where
 from metalpool.events import Severity
-from metalpool.leases import format_timestamp
 from metalpool.quarantine import Conflict, format_conflicts, parse_conflicts
 from speaker.cluster.reasons import AnnouncedReason
 from speaker.conditions import Condition, Desired
@@ -118,19 +118,15 @@ def notice(desired: Desired, shown: Shown) -> Telling | None:
 
 
 def _condition(condition: Condition, shown: Shown, now: datetime) -> dict[str, Any]:
-    status = "True" if condition.announced else "False"
-    previous = shown.condition or {}
-    stays = previous.get("status") == status and previous.get("lastTransitionTime")
-    body: dict[str, Any] = {
-        "type": TYPE,
-        "status": status,
-        "reason": condition.reason.value,
-        "message": condition.message,
-        "lastTransitionTime": previous["lastTransitionTime"] if stays else format_timestamp(now),
-    }
-    if shown.generation is not None:
-        body["observedGeneration"] = shown.generation
-    return body
+    return condition_body(
+        TYPE,
+        holds=condition.announced,
+        reason=condition.reason.value,
+        message=condition.message,
+        previous=shown.condition,
+        generation=shown.generation,
+        now=now,
+    )
 
 
 def _condition_shows(wanted: Condition | None, shown: Mapping[str, Any] | None) -> bool:

@@ -77,7 +77,11 @@ def client(lab: Lab) -> Iterator[Child]:
 
 
 def deploy(
-    lab: Lab, name: str, pool: str, spec: dict[str, Any] | None = None, **annotations: str
+    lab: Lab,
+    name: str,
+    pool: str,
+    spec: dict[str, Any] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> str:
     """A Service with a ready endpoint on every node, in `pool`; its first address."""
     service = {
@@ -86,7 +90,7 @@ def deploy(
         "metadata": {
             "name": name,
             "namespace": NS,
-            "annotations": {"metallb.io/address-pool": pool, **annotations},
+            "annotations": {"metallb.io/address-pool": pool, **(annotations or {})},
         },
         "spec": {"type": "LoadBalancer", "selector": {"app": name},
                  "ports": [{"port": 80, "protocol": "TCP"}], **(spec or {})},
@@ -170,7 +174,7 @@ def test_an_address_another_device_holds_is_quarantined_and_the_service_gets_the
 
 
 def test_a_requested_address_in_conflict_is_reported_and_never_moved(lab: Lab, client: Child):
-    address = deploy(lab, "asked", "asked", **{"metallb.io/loadBalancerIPs": ASKED})
+    address = deploy(lab, "asked", "asked", annotations={"metallb.io/loadBalancerIPs": ASKED})
     assert address == ASKED
     condition = eventually(
         lambda: announced(lab, "asked").get("reason") == "AddressConflict", timeout=15
@@ -193,7 +197,7 @@ def test_an_ipv6_address_another_device_holds_is_found_by_duplicate_address_dete
 ):
     """The rogue's kernel answers our DAD probe (an NS from ::) with an NA to all-nodes."""
     six = {"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack"}
-    address = deploy(lab, "six", "six", six, **{"metallb.io/loadBalancerIPs": HELD6})
+    address = deploy(lab, "six", "six", six, {"metallb.io/loadBalancerIPs": HELD6})
     assert address == HELD6
     said = eventually(lambda: announced(lab, "six").get("reason") == "AddressConflict", timeout=15)
     assert said
