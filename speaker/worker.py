@@ -62,6 +62,10 @@ CUT_OFF_POLL = 0.5  # seconds between checks whether we lost every link
 # (crash, hand-off, ...) is not: its owner defended the IP until then, and a probe would add
 # its window to every failover; the new owner probes it at once instead (`Guard.tick`).
 PROBED = frozenset({Cause.START, Cause.TIMEOUT})
+# Seconds the live set must stay the same before conditions are written: while a speaker joins
+# or leaves, each one's view of who is live differs for a moment, and two of them would each
+# think it speaks for a Service and write different reasons (with an Event each).
+CONDITIONS_SETTLE = 1.0
 
 
 class Owner(Protocol):
@@ -145,6 +149,7 @@ class Speaker:
         self._epoch = 0
         self._settles_at: float | None = None
         self._peers_listed = False
+        self._conditions_at: float | None = None  # conditions wait until the live set settles
         self._answered: set[IPAddress] = set()  # IPs a speaker was seen answering (claims)
         self.synced = False
 
@@ -237,6 +242,7 @@ class Speaker:
     async def _wait(self) -> None:
         now = time.monotonic()
         times = [self.membership.next_change(now), self._settles_at, self.guard.next_due()]
+        times.append(self._conditions_at)
         times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
         due = min((t for t in times if t is not None), default=None)
         timeout = None if due is None else max(0.0, due - now) + 0.001
@@ -302,13 +308,17 @@ class Speaker:
         self._current = mine
         self._waiting = dict(step.waiting)
         self._previous.update(winners)
+        if snapshot.live != self._candidates:
+            self._conditions_at = now + CONDITIONS_SETTLE
         self._candidates = snapshot.live
         self._settles_at = None if view.settled else view.settles_at
         self.synced = True
         self._post_assigned(gained)
         self._post_missing_interfaces(a for a in mine if a.ip in step.taken)
         self.reports.announced(mine)
-        self._tell_conditions(snapshot, planned, mine)
+        if self._conditions_at is None or now >= self._conditions_at:
+            self._conditions_at = None
+            self._tell_conditions(snapshot, planned, mine)
 
     def _tell_conditions(
         self, snapshot: Snapshot, planned: Plan, mine: frozenset[Announcement]

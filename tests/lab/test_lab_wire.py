@@ -27,9 +27,16 @@ def test_the_lab_shows_who_answers_each_service_and_a_measured_failover(capsys):
     before = namespaces()
     assert main([]) == 0
     out = capsys.readouterr().out
-    rows = re.findall(r"^(demo/\S+)\s+(\S+)\s+(\S+)\s+(node-\d)\s+(\S+)$", out, re.MULTILINE)
+    rows = re.findall(
+        r"^(demo/\S+)\s+(\S+)\s+(\S+)\s+(node-\d)\s+(\S+)\s+(\S+)$", out, re.MULTILINE
+    )
     assert {r[0] for r in rows} >= {"demo/web-app-lb", "demo/postgres-lb", "demo/dns-udp"}
-    assert all(announced == resolved for *_, announced, resolved in rows), out
+    assert all(announced == resolved for *_, announced, resolved, _ in rows), out
+    assert {condition for *_, condition in rows} == {"Announced"}, out
+    # The rogue holds public-pool's first address: quarantined, and its Service moved on.
+    assert re.search(r"^  192\.0\.2\.10 in public-pool: held by [0-9a-f:]{17} on eth0", out, re.M)
+    assert "192.0.2.10" not in {r[1] for r in rows}
+    assert re.search(r"^  demo/staging-lb \S+: NoAdvertisement: no L2Advertisement", out, re.M)
     assert ("demo/postgres-lb", "192.0.2.50") in {(r[0], r[1]) for r in rows}
     failovers = re.findall(r"failover: speaker on (node-\d) .* at (node-\d) after ([\d.]+) s", out)
     assert len(failovers) == 2, out

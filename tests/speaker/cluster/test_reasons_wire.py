@@ -14,7 +14,6 @@ tests/speaker/lan/test_lan_wire.py's. Documentation prefixes only; everything is
 name afterwards.
 """
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,14 +28,16 @@ from lab.demo import Lab
 from metalpool.names import EXCLUDE_FROM_LB_LABEL
 from speaker.cluster.election import rank
 from speaker.cluster.reasons import AnnouncedReason
+from tests.support import onwire
 from tests.support.cluster import eventually
-from tests.support.netns import Child, python_in, unavailable_reason
+from tests.support.netns import Child, unavailable_reason
 from tests.support.objects import (
     endpoint,
     endpoint_slice_object,
     l2_advertisement_object,
     pool_object,
 )
+from tests.support.onwire import answerers, client_probe
 
 pytestmark = [
     pytest.mark.wire,
@@ -48,7 +49,6 @@ EXCLUDED = "node-3"
 ELIGIBLE = frozenset(NODES) - {EXCLUDED}
 EXAMPLES = Path(__file__).resolve().parents[3] / "deploy" / "examples"
 NS = "why"
-CONDITION = "metallb.io/Announced"
 LABEL = f"label {EXCLUDE_FROM_LB_LABEL}"
 
 
@@ -197,22 +197,16 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def client(lab: Lab) -> Iterator[Child]:
-    assert lab.network is not None
-    child = Child(python_in(lab.network.hosts["client"].namespace, "tests.speaker.wire_probe",
-                            "--ip4", "192.0.2.200", "--ip6", "2001:db8:0:1::200"))  # fmt: skip
-    child.wait_ready()
-    yield child
-    child.stop()
-
-
-def service_json(lab: Lab, name: str) -> dict[str, Any]:
-    return dict(json.loads(lab.kubectl("get", "svc", name, "-n", NS, "-o", "json")))
+    with client_probe(lab) as child:
+        yield child
 
 
 def announced(lab: Lab, name: str) -> dict[str, Any]:
-    """The Service's `metallb.io/Announced` condition (empty until one is written)."""
-    conditions = service_json(lab, name).get("status", {}).get("conditions") or []
-    return next((c for c in conditions if c["type"] == CONDITION), {})
+    return onwire.announced(lab, NS, name)
+
+
+def service_json(lab: Lab, name: str) -> dict[str, Any]:
+    return onwire.service_json(lab, NS, name)
 
 
 def said(condition: dict[str, Any]) -> tuple[str, str, str]:
@@ -224,14 +218,11 @@ def conditions(lab: Lab) -> dict[str, dict[str, Any]]:
 
 
 def address_of(lab: Lab, name: str) -> str:
-    return lab.kubectl("get", "svc", name, "-n", NS, "-o",
-                       "jsonpath={.status.loadBalancer.ingress[0].ip}")  # fmt: skip
+    return onwire.address_of(lab, NS, name)
 
 
 def events(lab: Lab) -> list[dict[str, Any]]:
-    """Every Event in the namespace, oldest first."""
-    items = json.loads(lab.kubectl("get", "events", "-n", NS, "-o", "json"))["items"]
-    return sorted(items, key=lambda e: int(e["metadata"]["resourceVersion"]))
+    return onwire.events(lab, NS)
 
 
 def warnings(lab: Lab, name: str, reason: str) -> list[str]:
@@ -243,15 +234,6 @@ def warnings(lab: Lab, name: str, reason: str) -> list[str]:
         and e["reason"] == reason
         and e.get("type") == "Warning"
     ]
-
-
-def answerers(client: Child, address: str, samples: int = 2) -> set[str]:
-    """Every MAC that answered any of `samples` ARP requests from the client for `address`."""
-    macs = set()
-    for _ in range(samples):
-        replies = client.ask({"arp": address, "wait": 0.25})["replies"]
-        macs |= {str(r["hwsrc"]) for r in replies}
-    return macs
 
 
 def heard_ready(lab: Lab, node: str) -> int:

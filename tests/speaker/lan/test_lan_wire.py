@@ -17,6 +17,7 @@ import pytest
 
 from lab.demo import Lab
 from lab.network import ip
+from tests.support import onwire
 from tests.support.cluster import eventually
 from tests.support.netns import Child, python_in, unavailable_reason
 from tests.support.objects import (
@@ -25,6 +26,7 @@ from tests.support.objects import (
     l2_advertisement_object,
     pool_object,
 )
+from tests.support.onwire import client_probe
 
 pytestmark = [
     pytest.mark.wire,
@@ -68,12 +70,8 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def client(lab: Lab) -> Iterator[Child]:
-    assert lab.network is not None
-    child = Child(python_in(lab.network.hosts["client"].namespace, "tests.speaker.wire_probe",
-                            "--ip4", "192.0.2.200", "--ip6", "2001:db8:0:1::200"))  # fmt: skip
-    child.wait_ready()
-    yield child
-    child.stop()
+    with client_probe(lab) as child:
+        yield child
 
 
 def deploy(
@@ -103,36 +101,28 @@ def deploy(
 
 
 def address_of(lab: Lab, name: str) -> str:
-    return lab.kubectl("get", "svc", name, "-n", NS, "-o",
-                       "jsonpath={.status.loadBalancer.ingress[0].ip}")  # fmt: skip
+    return onwire.address_of(lab, NS, name)
 
 
 def service_json(lab: Lab, name: str) -> dict[str, Any]:
-    return dict(json.loads(lab.kubectl("get", "svc", name, "-n", NS, "-o", "json")))
+    return onwire.service_json(lab, NS, name)
 
 
 def announced(lab: Lab, name: str) -> dict[str, Any]:
-    """The Service's `metallb.io/Announced` condition (empty until one is written)."""
-    conditions = service_json(lab, name).get("status", {}).get("conditions") or []
-    return next((c for c in conditions if c["type"] == "metallb.io/Announced"), {})
+    return onwire.announced(lab, NS, name)
 
 
 def events(lab: Lab, name: str, reason: str) -> list[str]:
-    raw = lab.kubectl("get", "events", "-n", NS, "-o", "json")
+    """The messages of the Events about Service `name` with `reason`, oldest first."""
     return [
         e["message"]
-        for e in json.loads(raw)["items"]
+        for e in onwire.events(lab, NS)
         if e["involvedObject"]["name"] == name and e["reason"] == reason
     ]
 
 
-def answerers(client: Child, address: str, samples: int = 5) -> set[str]:
-    """Every MAC that answered any of `samples` ARP requests from the client for `address`."""
-    macs = set()
-    for _ in range(samples):
-        replies = client.ask({"arp": address, "wait": 0.2})["replies"]
-        macs |= {str(r["hwsrc"]) for r in replies}
-    return macs
+def answerers(client: Child, address: str) -> set[str]:
+    return onwire.answerers(client, address, samples=5, wait=0.2)
 
 
 def rogue_mac(lab: Lab) -> str:
