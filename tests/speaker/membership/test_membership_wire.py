@@ -255,9 +255,14 @@ def test_a_node_whose_link_fails_loses_its_addresses_and_gets_them_back_cleanly(
     summary = summarise(lines)
     assert all(s.split == 0 for s in summary.values()), summary
     # Moved within 1 s: at most 10 samples at 0.1 s without an answer or with the old one.
+    # A sample in which no address at all was answered says the client missed its 80 ms window
+    # (the host was busy), not that an address failed to move: the others never moved. One
+    # such sample was seen once in CI; judging the move needs a sample the client heard.
     down_at = cut[0]["t"] + 1.0
+    heard = [line for line in cut if any(line["answers"].values())]
+    assert len(heard) >= len(cut) - 2, "the client missed more than two samples"
     for ip in theirs:
-        late = [line for line in cut if line["t"] >= down_at + 1.0 and
+        late = [line for line in heard if line["t"] >= down_at + 1.0 and
                 line["answers"][ip] in ([], [owners[ip]])]  # fmt: skip
         assert not late, (ip, late[:3])
     assert has_event(lab, "speakerIsolated", "default", victim)  # its API path still works
