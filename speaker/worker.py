@@ -179,9 +179,13 @@ class Speaker:
         owned = frozenset(a.ip for a in self._current)
         ours = self._owner.selection.macs
         peers = self.membership.speaker_macs()
+        before = (self.guard.watched, self.guard.conflicts)
         for one in heard:
             self._act(self.guard.heard(one, ours=ours, peers=peers, owned=owned))
-        self._wake.set()
+        # Defences and reports are sent above; a pass is needed only when what is held back
+        # changed (a conflict found), so a host flooding claims cannot drive the election loop.
+        if (self.guard.watched, self.guard.conflicts) != before:
+            self._wake.set()
 
     def start(self) -> list[asyncio.Task[None]]:
         """Start the loop, the Lease keeper and the writer; the caller cancels them to stop."""

@@ -69,12 +69,10 @@ class Case:
     address: str
     reason: str
     message: str  # the condition's, once the speakers agree on who is live
-    # While the speakers start, each writes its own view of who is live, and two may each take
-    # itself for the one that speaks for the Service: a reason and a message that depend on
-    # live nodes may be told more than once, or with other nodes. `told`: a pattern every
-    # Warning with the reason matches ("": the message); `once`: it is told exactly once.
+    # A message that names live nodes may name others in its one Event than in the settled
+    # condition (the Event goes out when the speakers first agree, which may be before the
+    # last one is live). `told`: a pattern the Warning matches ("": the message itself).
     told: str = ""
-    once: bool = True
     advertisement: dict[str, Any] | None = field(default_factory=dict)  # None: none
     ready: tuple[str, ...] = NODES  # the nodes with a ready endpoint
     spec: dict[str, Any] = field(default_factory=dict)  # more of the Service's spec
@@ -109,7 +107,6 @@ CASES = {
         message="externalTrafficPolicy is Local and no node that may announce it (node-1) runs"
         " a ready endpoint; its ready endpoints run on node-2 (not selected by the"
         " advertisements)",
-        once=False,  # node-2 may write NoEligibleNode in between: node-1 not yet live
     ),
     "local-excluded": Case(  # the endpoint on an excluded node (docs/troubleshooting.md)
         address="192.0.2.104",
@@ -121,7 +118,6 @@ CASES = {
         told=r"externalTrafficPolicy is Local and no node that may announce it"
         rf" \((node-1|node-2|node-1, node-2)\) runs a ready endpoint; its ready endpoints run"
         rf" on {EXCLUDED} \({re.escape(LABEL)}\)",
-        once=False,
     ),
     "excluded": Case(  # every selected node excluded
         address="192.0.2.105",
@@ -138,7 +134,6 @@ CASES = {
         ' 192.0.2.106 by L2Advertisement "eth9" (eth9)',
         told=r'node "(node-1|node-2)" has none of the interfaces named for 192\.0\.2\.106 by'
         r' L2Advertisement "eth9" \(eth9\)',
-        once=False,
     ),
 }
 FIXED = "unadvertised"  # the way back: an advertisement for its pool
@@ -278,8 +273,9 @@ def test_kubectl_describe_shows_a_warning_event_with_the_reason(lab: Lab, name: 
     told = eventually(lambda: warnings(lab, name, case.reason), timeout=10)
     message = case.told or re.escape(case.message)
     assert all(re.fullmatch(message, m) for m in told), told
-    if case.once:
-        assert len(told) == 1, told  # one Event for the change, not one per pass
+    # One Event for the change, not one per pass, nor one per speaker while the speakers'
+    # views of who is live differ (they write only once it has settled for a second).
+    assert len(told) == 1, told
     described = lab.kubectl("describe", "svc", name, "-n", NS)
     # Events:  Type  Reason  Age  From  Message, one line each
     assert re.search(rf"Warning\s+{case.reason}\s+\S+\s+metallb-speaker\s+{message}", described)
