@@ -1,7 +1,7 @@
 """`metalpool-controller` / `python -m controller`: give LoadBalancer Services their addresses.
 
 Configuration comes from KUBECONFIG (or ~/.kube/config), else the in-cluster service account.
-Only the replica that holds the Lease allocates; the others stand by, alive but not ready.
+Only the replica that holds the Lease allocates; the others stand by, alive and ready.
 Every replica, leading or not, makes sure the speakers' memberlist Secret exists.
 """
 

@@ -53,6 +53,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " exclude list)",
     )
     parser.add_argument("--lb-class", default=None, help="handle only this loadBalancerClass")
+    parser.add_argument(
+        "--ignore-exclude-lb",
+        action="store_true",
+        help="announce from nodes labelled node.kubernetes.io/exclude-from-external-load-"
+        "balancers too (MetalLB's flag: single-node kubeadm, kind and Talos clusters label"
+        " their only node)",
+    )
     parser.add_argument("--metrics-port", type=int, default=7473, help="0 disables /metrics")
     parser.add_argument("--health-port", type=int, default=17473, help="0 disables the probes")
     parser.add_argument(
@@ -168,6 +175,7 @@ async def run(args: argparse.Namespace) -> int:
         node=args.node_name,
         namespace=args.namespace,
         lb_class=args.lb_class,
+        ignore_exclude_lb=args.ignore_exclude_lb,
         pod=_owner_reference(),
         timing=_timing(args),
     )

@@ -119,6 +119,7 @@ class Speaker:
         node: str,
         namespace: str,
         lb_class: str | None,
+        ignore_exclude_lb: bool = False,
         pod: Mapping[str, Any] | None = None,
         timing: Timing | None = None,
     ) -> None:
@@ -140,6 +141,7 @@ class Speaker:
         self._lease = lease
         self._node = node
         self._lb_class = lb_class
+        self._ignore_exclude_lb = ignore_exclude_lb
         self._views: Views | None = None
         self._wake = asyncio.Event()
         self._current: frozenset[Announcement] = frozenset()
@@ -415,6 +417,7 @@ class Speaker:
             endpoints=collect_endpoints(self.slices.values()),
             live=frozenset(live),
             lb_class=self._lb_class,
+            ignore_exclude_lb=self._ignore_exclude_lb,
         )
 
     # ------------------------------------------------------------------ telling

@@ -252,3 +252,18 @@ def test_the_examples_cover_each_way_of_choosing_an_address():
     assert annotation(services["web-app-admin-lb"], names.ADDRESS_POOL) == "admin-pool"
     assert services["node-exporter-lb"]["spec"]["externalTrafficPolicy"] == "Local"
     assert services["web-app-lb"]["metadata"].get("annotations") is None
+
+
+def test_metalpools_own_workloads_run_on_linux_nodes_only():
+    """As in MetalLB's manifests (`kubernetes.io/os: linux`): mixed clusters have Windows nodes."""
+    deploy = CRDS.parent
+    workloads = [
+        obj
+        for path in (deploy / "speaker.yaml", deploy / "controller.yaml")
+        for obj in objects(path)
+        if obj["kind"] in ("DaemonSet", "Deployment")
+    ]
+    assert {w["kind"] for w in workloads} == {"DaemonSet", "Deployment"}
+    for workload in workloads:
+        selector = workload["spec"]["template"]["spec"].get("nodeSelector")
+        assert selector == {"kubernetes.io/os": "linux"}, describe(workload)

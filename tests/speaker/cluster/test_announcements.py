@@ -162,6 +162,21 @@ def verdict_of(snap: Snapshot, name: str = "web") -> Reason:
         ),
         pytest.param(
             snapshot(
+                held("web", "192.0.2.10"),
+                nodes={
+                    n: NodeInfo(
+                        name=n,
+                        labels={"node.kubernetes.io/exclude-from-external-load-balancers": ""},
+                    )
+                    for n in NODES
+                },
+                ignore_exclude_lb=True,
+            ),
+            Reason.ELECTED,
+            id="excluded nodes announce with --ignore-exclude-lb (single-node clusters)",
+        ),
+        pytest.param(
+            snapshot(
                 held("web", "192.0.2.10", annotations=shared("k"), labels={"expose": "lan"}),
                 held("dns", "192.0.2.10", annotations=shared("k"), labels={"expose": "lan"}),
                 advertisements=(ad(serviceSelectors=[{"matchLabels": {"expose": "lan"}}]),),
