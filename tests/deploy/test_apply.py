@@ -152,3 +152,17 @@ def test_monitoring_applies_once_the_operator_crds_exist(installed):
         "PodMonitor.monitoring.coreos.com",
         "PrometheusRule.monitoring.coreos.com",
     }
+
+
+def test_the_kube_prometheus_stack_overlay_labels_what_that_prometheus_selects(kubectl):
+    """kube-prometheus-stack selects monitors and rules by `release` (MicroK8s: kube-prom-stack)."""
+    overlay = DEPLOY / "monitoring-kube-prometheus-stack"
+    objects = [o for o in yaml.safe_load_all(kubectl("kustomize", str(overlay))) if o]
+    release = {o["kind"]: o["metadata"].get("labels", {}).get("release") for o in objects}
+    assert {kind for kind, value in release.items() if value == "kube-prom-stack"} == {
+        "ServiceMonitor",
+        "PodMonitor",
+        "PrometheusRule",
+    }
+    plain = rendered(kubectl, "-k", str(MONITORING))
+    assert {key(o) for o in objects} == plain  # the same objects as deploy/monitoring/
