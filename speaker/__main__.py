@@ -188,6 +188,9 @@ async def run(args: argparse.Namespace) -> int:
         KeyRing(api_client, args.namespace, membership.set_keys, args.memberlist_secret).run(),
         name="keys",
     )
+    excludes = asyncio.create_task(
+        watch.follow_excludes(api_client, args.namespace, responder.set_excludes), name="excludes"
+    )
     peers = PeerLeases(api_client, args.namespace, speaker.peer_seen, speaker.peers_listed)
     peers.start()
     health = await probes.serve(args.health_port, lambda: None if speaker.synced else "starting")
@@ -196,6 +199,7 @@ async def run(args: argparse.Namespace) -> int:
         return await _announce(speaker, lease, args.namespace, api)
     finally:
         keyring.cancel()
+        excludes.cancel()
         peers.stop()
         await speaker.withdraw_all()
         responder.stop()

@@ -4,20 +4,33 @@ Shell. Services and EndpointSlices (thousands) are mirrored by the worker: liste
 starts, then kept current by the handlers here. The small kinds are kopf indexes. Either way
 each object is parsed once, as it arrives, into the frozen types the pure core takes.
 (Speaker Leases are watched in speaker.membership.lease_watch.)
+MetalLB's `metallb-excludel2` ConfigMap is read every 10 s by `follow_excludes`, not watched: a
+kopf watch would be cluster-wide, and the speaker may read ConfigMaps only in its namespace.
 Nothing is written here: no finalizers, no progress annotations. (The speaker's only writes on
 a Service are the `metallb.io/Announced` condition and the address-conflict annotation, made
 by speaker.reports, docs/lan.md.)
 """
 
+import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kopf
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from metalpool import names
 from metalpool.errors import SpecError
 from speaker.cluster.l2status import parse_existing
 from speaker.cluster.nodes import parse_node
+from speaker.wire.interfaces import (
+    EXCLUDE_CONFIGMAP,
+    EXCLUDE_KEY,
+    ExcludeConfigError,
+    parse_exclude_config,
+)
+from speaker.wire.responder import RESCAN_INTERVAL
 from speaker.worker import Speaker, Views
 
 logger = logging.getLogger(__name__)
@@ -87,3 +100,58 @@ def register(registry: kopf.OperatorRegistry, speaker: Speaker, namespace: str) 
         async def changed(**kwargs: Any) -> None:
             attach(kwargs)
             speaker.touch()
+
+
+NOT_FOUND = 404
+
+
+async def follow_excludes(
+    api_client: client.ApiClient,
+    namespace: str,
+    deliver: Callable[[Sequence[str]], None],
+    every: float = RESCAN_INTERVAL,
+) -> None:
+    """Keep the responder's exclude list that of the `metallb-excludel2` ConfigMap, until cancelled.
+
+    Level-triggered: read every `every` seconds, delivered when the list changes. No ConfigMap:
+    the defaults. A malformed one, or an API failure, keeps the list in use.
+    """
+    api = client.CoreV1Api(api_client)
+    where = f"ConfigMap {namespace}/{EXCLUDE_CONFIGMAP}"
+    current: tuple[str, ...] | None = None  # None: the responder's defaults, nothing delivered
+    refused: object = None  # the malformed data last logged, so it is logged once
+    while True:
+        try:
+            configmap = await asyncio.to_thread(
+                api.read_namespaced_config_map, EXCLUDE_CONFIGMAP, namespace, _request_timeout=10
+            )
+            data: dict[str, str] | None = dict(configmap.data or {})
+        except ApiException as error:
+            data = None
+            if error.status != NOT_FOUND:
+                logger.warning("reading %s: %s; keeping the exclude list", where, error.reason)
+                await asyncio.sleep(every)
+                continue
+        except Exception as error:  # noqa: BLE001 - a loop boundary: any failure keeps the list
+            logger.warning("reading %s failed: %s; keeping the exclude list", where, error)
+            await asyncio.sleep(every)
+            continue
+        try:
+            patterns = parse_exclude_config(data)
+        except ExcludeConfigError as error:
+            if data != refused:
+                logger.warning(
+                    "%s, key %s: %s; keeping the exclude list in use", where, EXCLUDE_KEY, error
+                )
+                refused = data
+        else:
+            refused = None
+            if patterns != current and not (current is None and data is None):
+                deliver(patterns)
+                logger.info(
+                    "interfaces excluded from layer 2 (%s): %s",
+                    where if data is not None else "defaults",
+                    ", ".join(patterns) or "none",
+                )
+            current = patterns
+        await asyncio.sleep(every)

@@ -10,12 +10,16 @@ decides.
 We also skip non-Ethernet links (tun, ipip, wireguard): ARP/NDP over Ethernet is all the codecs
 speak. MetalLB's ARP library needs an IPv4 address on the interface as well; we do not (the reply
 never uses one), so that quirk is not copied.
+
+`parse_exclude_config` reads the exclude list from MetalLB's `metallb-excludel2` ConfigMap.
 """
 
 import enum
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import yaml
 
 # linux/if.h net_device_flags, as /sys/class/net/<if>/flags shows them.
 IFF_UP = 0x1
@@ -42,6 +46,12 @@ DEFAULT_EXCLUDES = (
     "^nodelocaldns.*",
     "^lxc.*",
 )
+
+# MetalLB's own exclusions (metallb-compat.md §4.5): its speaker reads the field below from this
+# ConfigMap's key, mounted at /etc/metallb/excludel2.yaml, once at start.
+EXCLUDE_CONFIGMAP = "metallb-excludel2"
+EXCLUDE_KEY = "excludel2.yaml"
+EXCLUDE_FIELD = "announcedInterfacesToExclude"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +123,44 @@ def compile_excludes(patterns: Sequence[str]) -> re.Pattern[str] | None:
     if not patterns:
         return None
     return re.compile("|".join(f"({pattern})" for pattern in patterns))
+
+
+class ExcludeConfigError(ValueError):
+    """The exclusion ConfigMap cannot be used; the message says why, for the log line."""
+
+
+def parse_exclude_config(data: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The exclude patterns the ConfigMap's `data` asks for; `None` (no ConfigMap): the defaults.
+
+    As MetalLB: the ConfigMap's list *replaces* the defaults (MetalLB has none in its code; its
+    manifests and chart ship them in this ConfigMap). A document or field that is empty or null
+    excludes nothing; other fields are ignored. The patterns are checked as `compile_excludes`
+    joins them. Raises ExcludeConfigError when the key is missing (MetalLB would silently
+    exclude nothing), the YAML is malformed, the field is not a list of strings, or a pattern is
+    not a valid regex; the caller keeps the list it had.
+    """
+    if data is None:
+        return DEFAULT_EXCLUDES
+    if EXCLUDE_KEY not in data:
+        raise ExcludeConfigError(f"no key {EXCLUDE_KEY}")
+    try:
+        document = yaml.safe_load(data[EXCLUDE_KEY])
+    except yaml.YAMLError as error:
+        raise ExcludeConfigError(f"{EXCLUDE_KEY} is not YAML: {error}") from None
+    if document is None:
+        return ()
+    if not isinstance(document, dict):
+        raise ExcludeConfigError(f"{EXCLUDE_KEY} is not a YAML mapping")
+    patterns = document.get(EXCLUDE_FIELD)
+    if patterns is None:
+        return ()
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ExcludeConfigError(f"{EXCLUDE_FIELD} is not a list of strings")
+    try:
+        compile_excludes(patterns)
+    except re.error as error:
+        raise ExcludeConfigError(f"{EXCLUDE_FIELD}: invalid regex: {error}") from None
+    return tuple(patterns)
 
 
 def choose_interfaces(

@@ -15,10 +15,11 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import select
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from ipaddress import IPv6Address
 
 from speaker.wire.answers import Counters, Family, answer
@@ -70,6 +71,7 @@ class Responder:
         self._counters = counters
         self._allowed = allowed_names
         self._excludes = compile_excludes(tuple(excludes))
+        self._new_excludes: tuple[re.Pattern[str] | None] | None = None  # under the lock
         self._rescan_interval = rescan_interval
         self._receive_buffer = receive_buffer
         self._read_links = read_links
@@ -162,6 +164,16 @@ class Responder:
             self._watch = frozenset(watch)
         self._wake()
 
+    def set_excludes(self, patterns: Sequence[str]) -> None:
+        """Replace the exclude list; interfaces are rescanned on the next turn. Thread-safe.
+
+        Raises re.error for an invalid pattern, before anything changes.
+        """
+        compiled = compile_excludes(tuple(patterns))
+        with self._lock:
+            self._new_excludes = (compiled,)
+        self._wake()
+
     def announce(self, ips: Iterable[IPAddress]) -> None:
         """Start (or extend) the announcement burst of owned `ips`, as MetalLB does on reconcile."""
         with self._lock:
@@ -230,6 +242,7 @@ class Responder:
         # The per-turn work is skipped when it has nothing to do: at 20k requests/s a turn
         # usually carries one frame, so its overhead is per-frame overhead.
         if woken:  # set_owned/announce always write the eventfd after changing the table
+            self._take_excludes(now)
             self._take_changes(now)  # even when stopping: the goodbye rides on the last table
         if self._stopping:
             return
@@ -412,6 +425,13 @@ class Responder:
                 self._failed(port, family, error)
                 return
             self._counters.gratuitous_sent(ip)
+
+    def _take_excludes(self, now: float) -> None:
+        with self._lock:
+            new, self._new_excludes = self._new_excludes, None
+        if new is not None:
+            self._excludes = new[0]
+            self._next_scan = now  # rescanned at the end of this turn
 
     def _rescan(self, now: float) -> None:
         self._next_scan = now + self._rescan_interval

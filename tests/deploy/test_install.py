@@ -82,6 +82,7 @@ EXPECTED_RBAC: dict[tuple[str, str, str], set[Rule]] = {
         | grants("metallb.io", ["servicel2statuses"], ["create", "delete"])
         | grants("metallb.io", ["servicel2statuses/status"], ["patch"])
         | grants("", ["secrets"], ["get", "list", "watch"], "memberlist")
+        | grants("", ["configmaps"], ["get", "list", "watch"], "metallb-excludel2")
     ),
 }
 
