@@ -28,6 +28,7 @@ import yaml
 
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.process import ApiServerProcess
+from lab.kubectl import KUBECTL, kubectl_problem
 from lab.network import Network, exec_in, ip_command
 from lab.workloads import endpoint_slices, node_object
 
@@ -350,7 +351,7 @@ class Lab:
     def kubectl_stdin(self, text: str, *args: str) -> str:
         """Run kubectl with `text` on stdin."""
         done = subprocess.run(  # noqa: S603 - kubectl with our own arguments
-            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],  # noqa: S607 - from PATH
+            [KUBECTL, f"--kubeconfig={self.kubeconfig}", *args],
             input=text, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         if done.returncode:
@@ -411,6 +412,4 @@ def preflight() -> str | None:
         ip_command()
     except RuntimeError as error:
         return str(error)
-    if shutil.which("kubectl") is None:
-        return "metalpool-lab needs kubectl on PATH"
-    return None
+    return kubectl_problem()

@@ -8,7 +8,6 @@ checked by reading the rules (test_manifests.py), not here.
 """
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,10 @@ import yaml
 
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServerThread
+from lab.kubectl import kubectl_path
 from tests.deploy.schemas import CRDS, DEPLOY, EXAMPLES
 
-KUBECTL = shutil.which("kubectl")
+KUBECTL = kubectl_path()  # the lab's own: .venv/bin/kubectl (lab.kubectl)
 MONITORING = DEPLOY / "monitoring"
 MONITORING_CRDS = Path(__file__).parent / "fixtures" / "monitoring-crds.yaml"
 

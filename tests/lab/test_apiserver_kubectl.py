@@ -2,7 +2,6 @@
 
 import contextlib
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +11,11 @@ import yaml
 
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServerThread
+from lab.kubectl import kubectl_path
 from tests.lab.conftest import WIDGETS_CRD
 from tests.lab.rest import Rest, eventually
 
-KUBECTL = shutil.which("kubectl")
+KUBECTL = kubectl_path()  # the lab's own: .venv/bin/kubectl (lab.kubectl)
 CRDS = Path(__file__).parents[2] / "deploy" / "crds"
 
 pytestmark = [

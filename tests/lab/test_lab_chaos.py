@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from lab.demo import API_PORT_IN_NODES, Lab
+from lab.kubectl import KUBECTL
 from lab.network import exec_in
 from tests.support.netns import unavailable_reason
 
@@ -58,7 +59,7 @@ def in_node(lab: Lab, node: str, *argv: str) -> subprocess.CompletedProcess[str]
 def kubectl_in_node(lab: Lab, node: str, *args: str) -> subprocess.CompletedProcess[str]:
     """kubectl inside `node`'s namespace, via 127.0.0.1:6443 there, as its speaker would."""
     kubeconfig = f"--kubeconfig={lab.node_kubeconfig}"
-    return in_node(lab, node, "kubectl", kubeconfig, "--request-timeout=2s", *args)
+    return in_node(lab, node, KUBECTL, kubeconfig, "--request-timeout=2s", *args)
 
 
 def client_reaches(lab: Lab, address: str) -> bool:

@@ -20,6 +20,7 @@ from kubernetes import client, config
 
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServerThread
+from lab.kubectl import KUBECTL
 from tests.support.objects import pool_object
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ class Cluster:
     def kubectl(self, *args: str) -> str:
         """Run the real kubectl against this cluster; its stdout."""
         done = subprocess.run(  # noqa: S603 - fixed program, test-controlled arguments
-            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],  # noqa: S607 - kubectl from PATH
+            [KUBECTL, f"--kubeconfig={self.kubeconfig}", *args],
             capture_output=True,
             text=True,
             timeout=30,
