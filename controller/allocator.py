@@ -62,6 +62,15 @@ class Allocator:
 
     # ------------------------------------------------------------------ queries
 
+    @property
+    def has_pools(self) -> bool:
+        """Whether any pool is configured (with none, MetalLB converges no Service)."""
+        return bool(self._pools)
+
+    def has_pool(self, name: str) -> bool:
+        """Whether a pool called `name` is configured."""
+        return name in self._pools
+
     def holding(self, key: ServiceKey) -> Allocation | None:
         """What `key` holds now."""
         held = self._held.get(key)
@@ -188,7 +197,8 @@ class Allocator:
         if (refusal := unallocatable(service)) is not None:
             return refusal
         if service.requested_ips:
-            return self.claim(service, service.requested_ips)
+            mismatch = family_mismatch(service, service.requested_ips, requested=True)
+            return mismatch or self.claim(service, service.requested_ips)
         if service.pool:
             return self._from_named_pool(service)
         return self._automatically(service)

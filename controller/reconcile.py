@@ -19,6 +19,7 @@ from controller.conflicts import (
     remaining_conflicts,
     to_quarantine,
 )
+from controller.families import addresses_family_error, family_mismatch, unallocatable
 from controller.refusals import Reason, Refusal, quoted
 from metalpool import names
 from metalpool.addresses import Family, IPAddress
@@ -53,6 +54,9 @@ class Condition:
     allocated: bool
     reason: str
     message: str
+
+
+NO_POOLS = Condition(allocated=False, reason="NoPools", message="no IPAddressPool is configured")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +135,11 @@ def converge(allocator: Allocator, obj: Mapping[str, Any], lb_class: str | None)
     if spec.get("type") != "LoadBalancer":
         freed = allocator.release(key) is not None
         return Plan(key=key, ingress=(), freed=freed)
+    if not allocator.has_pools:
+        # MetalLB converges nothing without a pool: it clears the Service and says nothing
+        # (compat §3.6 step 3), so a cluster without pools is not flooded with warnings.
+        freed = allocator.release(key) is not None
+        return Plan(key=key, ingress=(), condition=NO_POOLS, freed=freed)
     observed = observe(obj)
     conflicts: tuple[Conflict, ...] | None = None
     complaint = ""
@@ -141,7 +150,8 @@ def converge(allocator: Allocator, obj: Mapping[str, Any], lb_class: str | None)
     try:
         service = parse_service(obj)
     except SpecError as error:
-        return replace(_unparsable(allocator, key, observed, error), complaint=complaint)
+        plan = _unparsable(allocator, key, observed, error, spec)
+        return replace(plan, complaint=complaint)
     return replace(_converge_parsed(allocator, service, observed, conflicts), complaint=complaint)
 
 
@@ -151,16 +161,27 @@ def forget(allocator: Allocator, key: ServiceKey) -> bool:
 
 
 def _unparsable(
-    allocator: Allocator, key: ServiceKey, observed: Observed, error: SpecError
+    allocator: Allocator,
+    key: ServiceKey,
+    observed: Observed,
+    error: SpecError,
+    spec: Mapping[str, Any],
 ) -> Plan:
-    """Inputs that contradict each other: keep what the Service has, say why (compat §3.6 8c)."""
+    """Inputs that contradict each other: keep what the Service has, say why (compat §3.6 8c).
+
+    Malformed cluster IPs on a Service that holds addresses draw MetalLB's `noclusterIPsIPFamily`
+    instead of `LoadBalancerFailed`, which is about the requested addresses.
+    """
     if observed.ingress:
         _hold_what_is_shown(allocator, key, observed.ingress)
-        notice = Notice(
-            severity=Severity.WARNING,
-            reason=names.EVENT_LOAD_BALANCER_FAILED,
-            message=f"invalid requested loadbalancer IPs: {error}",
-        )
+        if error.field.startswith("spec.clusterIP"):
+            notice = _cluster_ips_notice(spec, error)
+        else:
+            notice = Notice(
+                severity=Severity.WARNING,
+                reason=names.EVENT_LOAD_BALANCER_FAILED,
+                message=f"invalid requested loadbalancer IPs: {error}",
+            )
         condition = observed.condition
         return Plan(
             key=key,
@@ -176,6 +197,19 @@ def _unparsable(
     )
     condition = Condition(allocated=False, reason="InvalidSpec", message=str(error))
     return Plan(key=key, ingress=(), condition=condition, notices=(notice,))
+
+
+def _cluster_ips_notice(spec: Mapping[str, Any], error: SpecError) -> Notice:
+    """MetalLB's words for cluster IPs of no family: `%q %s` of clusterIPs and clusterIP."""
+    raw = spec.get("clusterIPs") or []
+    cluster_ips = [str(ip) for ip in raw] if isinstance(raw, list) else [str(raw)]
+    problem = addresses_family_error(cluster_ips or [spec.get("clusterIP") or ""])
+    return Notice(
+        severity=Severity.WARNING,
+        reason=names.EVENT_NO_CLUSTER_IPS_FAMILY,
+        message=f"Failed to retrieve ClusterIPs IPFamily for {quoted(cluster_ips)}"
+        f" {spec.get('clusterIP') or ''}: {problem or error.problem}",
+    )
 
 
 def _hold_what_is_shown(allocator: Allocator, key: ServiceKey, ips: tuple[IPAddress, ...]) -> None:
@@ -199,10 +233,24 @@ def _converge_parsed(
 ) -> Plan:
     notices: list[Notice] = []
     before = allocator.holding(service.key)
-    if observed.ingress and (before is None or set(before.ips) != set(observed.ingress)):
-        # The Service's status is the store of record: what it shows is claimed first.
-        claimed = allocator.claim(service, observed.ingress)
-        if isinstance(claimed, Refusal):
+    shown = observed.ingress
+    if shown and (before is None or set(before.ips) != set(shown)):
+        # The Service's status is the store of record: what it shows is claimed first, once
+        # it has a family (else Warning nolbIPsIPFamily) that still fits the Service's (else
+        # cleared without a word, as MetalLB's serviceFamilyChanged does; compat §3.6 step 7).
+        problem = addresses_family_error(shown)
+        if problem is not None:
+            allocator.release(service.key)
+            notices.append(
+                Notice(
+                    severity=Severity.WARNING,
+                    reason=names.EVENT_NO_LB_IPS_FAMILY,
+                    message=f"Failed to retrieve LBIPs IPFamily for {quoted(shown)}: {problem}",
+                )
+            )
+        elif unallocatable(service) is not None or family_mismatch(service, shown) is not None:
+            allocator.release(service.key)
+        elif isinstance(claimed := allocator.claim(service, shown), Refusal):
             allocator.release(service.key)
             notices.append(
                 Notice(
@@ -213,8 +261,13 @@ def _converge_parsed(
                 )
             )
     result = allocator.allocate(service)
+    # What the Service showed, topped up, is announced only as "Assigned additional IP".
+    announced = set(result.ips) if isinstance(result, Allocation) else set()
     if isinstance(result, Allocation):
         result = _topped_up(allocator, service, result, notices)
+    if isinstance(result, Allocation) and (fault := _internal_error(allocator, result)):
+        allocator.release(service.key)
+        result = Refusal(reason=Reason.INTERNAL_ERROR, message=fault)
     kept = result.ips if isinstance(result, Allocation) else ()
     notices.extend(
         Notice(severity=Severity.WARNING, reason=names.EVENT_ADDRESS_QUARANTINED, message=why)
@@ -234,7 +287,7 @@ def _converge_parsed(
             freed=freed,
             conflicts=None if conflicts is None else remaining_conflicts(conflicts, ()),
         )
-    if set(result.ips) != set(observed.ingress):
+    if announced != set(observed.ingress):
         notices.extend(_deprecation_notices(service))
         notices.append(
             Notice(
@@ -286,7 +339,20 @@ def _topped_up(
     return held
 
 
+def _internal_error(allocator: Allocator, allocation: Allocation) -> str | None:
+    """MetalLB's two "should never happen" checks on an allocation it is about to write."""
+    if not allocation.ips:
+        return "didn't allocate an IP but also did not fail"
+    if not allocation.pool or not allocator.has_pool(allocation.pool):
+        return "allocated an IP that has no pool"
+    return None
+
+
 def _refusal_notice(service: LBService, refusal: Refusal) -> Notice:
+    if refusal.reason is Reason.INTERNAL_ERROR:
+        return Notice(
+            severity=Severity.WARNING, reason=names.EVENT_INTERNAL_ERROR, message=refusal.message
+        )
     if refusal.reason is Reason.NOT_ENOUGH_CLUSTER_IPS:
         return Notice(
             severity=Severity.WARNING,

@@ -25,6 +25,7 @@ class Reason(enum.StrEnum):
     REQUESTED_IP_IN_USE = "RequestedIPInUse"
     SHARING_KEY_CONFLICT = "SharingKeyConflict"
     PORT_CONFLICT = "PortConflict"
+    INTERNAL_ERROR = "InternalError"
 
 
 class PoolSkip(enum.StrEnum):

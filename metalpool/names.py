@@ -36,6 +36,8 @@ EVENT_ADDITIONAL_ASSIGN_FAILED: Final = "AdditionalAssignFailed"
 EVENT_DEPRECATED_ANNOTATION: Final = "deprecatedAnnotation"
 EVENT_NOT_ENOUGH_CLUSTER_IPS: Final = "not enough clusterips"
 EVENT_NO_CLUSTER_IPS_FAMILY: Final = "noclusterIPsIPFamily"
+EVENT_NO_LB_IPS_FAMILY: Final = "nolbIPsIPFamily"
+EVENT_INTERNAL_ERROR: Final = "InternalError"
 EVENT_INVALID_CONFIGURATION: Final = "InvalidConfiguration"  # a pool that cannot be used
 
 # The Secret whose key authenticates the speakers' LAN heartbeats: MetalLB's own names, so a
