@@ -724,3 +724,45 @@ def test_usage_counts_distinct_addresses_per_family_as_the_e2e_example():
     allocator.release(service().key)
     usage = allocator.usage()[0]
     assert (usage.available(Family.IPV4), usage.available(Family.IPV6)) == (8, 8)
+
+
+# §3.2 — avoidBuggyIPs, pool exhausted ------------------------------------------------------
+
+
+def exhaust(allocator: Allocator) -> list[str]:
+    """Allocate to new Services until the allocator refuses; the addresses handed out."""
+    handed: list[str] = []
+    for i in range(1024):
+        result = allocator.allocate(service(f"s{i}"))
+        if not isinstance(result, Allocation):
+            return handed
+        handed.extend(str(ip) for ip in result.ips)
+    raise AssertionError("the pool never ran out")
+
+
+@pytest.mark.parametrize(
+    ("addresses", "expected"),
+    [
+        pytest.param(
+            ("192.0.2.0/24",),
+            [f"192.0.2.{n}" for n in range(1, 255)],
+            id="a /24 hands out .1 to .254",
+        ),
+        pytest.param(
+            ("192.0.2.250-192.0.2.255", "198.51.100.0-198.51.100.5"),
+            [f"192.0.2.{n}" for n in range(250, 255)] + [f"198.51.100.{n}" for n in range(1, 6)],
+            id="ranges ending in .255 and starting at .0",
+        ),
+        pytest.param(
+            ("192.0.2.254-192.0.3.1",),
+            ["192.0.2.254", "192.0.3.1"],
+            id="a range across a /24 edge",
+        ),
+    ],
+)
+def test_an_exhausted_avoid_buggy_pool_handed_out_every_usable_address_once(addresses, expected):
+    parsed = pool("p", *addresses, avoidBuggyIPs=True)
+    handed = exhaust(Allocator([parsed]))
+    assert handed == expected
+    assert all(parsed.contains(ip_address(ip)) for ip in handed)
+    assert not any(ip.endswith((".0", ".255")) for ip in handed)

@@ -1,16 +1,22 @@
 """Whether a Lease may be claimed is judged by local observation, never by comparing clocks."""
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metalpool.leases import (
     LeaseState,
     Observation,
     claim_spec,
+    format_time,
+    format_timestamp,
     is_claimable,
     observe,
     parse_lease,
+    parse_time,
     release_spec,
 )
 
@@ -150,3 +156,157 @@ def test_a_released_lease_round_trips_as_having_no_holder():
     parsed = parse_lease(released)
     assert (parsed.holder, parsed.transitions, parsed.resource_version) == (None, 3, "12")
     assert is_claimable(observe(None, parsed, 0.0), ME, 0.0, FALLBACK) is True
+
+
+# Expiry follows renewTime (as observed), never acquireTime -------------------------------
+
+
+def held_since(acquired: datetime, renewed: datetime, version: str = "10") -> LeaseState:
+    return LeaseState(
+        name="metalpool-controller",
+        namespace="metallb-system",
+        holder="leader",
+        duration=10.0,
+        acquired=acquired,
+        renewed=renewed,
+        resource_version=version,
+    )
+
+
+def test_a_lease_acquired_long_ago_but_renewed_just_now_is_held():
+    long_ago = T0 - timedelta(days=30)
+    reads = [(100.0 + 5 * n, held_since(long_ago, T0 + timedelta(seconds=5 * n))) for n in range(6)]
+    # Renewals every 5 s of a Lease taken a month ago: never unchanged for its 10 s duration.
+    assert is_claimable(seen_over(*reads), ME, 134.9, FALLBACK) is False
+
+
+def test_a_renewed_time_alone_restarts_the_wait_even_at_the_same_resource_version():
+    seen = seen_over(
+        (100.0, held_since(T0, T0)), (108.0, held_since(T0, T0 + timedelta(seconds=8)))
+    )
+    assert seen.renewed == T0 + timedelta(seconds=8)
+    assert is_claimable(seen, ME, 110.0, FALLBACK) is False
+    assert is_claimable(seen, ME, 118.0, FALLBACK) is True
+
+
+def test_a_lease_with_a_fresh_acquire_time_but_no_renewal_runs_out():
+    # acquireTime moving (it should not, but a peer may write anything) is not a renewal.
+    stale = T0 - timedelta(minutes=1)
+    seen = seen_over(
+        (100.0, held_since(T0, stale)), (105.0, held_since(T0 + timedelta(seconds=5), stale))
+    )
+    assert is_claimable(seen, ME, 109.9, FALLBACK) is False
+    assert is_claimable(seen, ME, 110.0, FALLBACK) is True
+
+
+def test_a_renewal_never_moves_acquire_time_a_takeover_does():
+    taken = claim_spec(held_since(T0 - timedelta(days=30), T0), "leader", T0, 10.0)
+    assert (taken["acquireTime"], taken["renewTime"]) == (
+        "2026-11-01T12:00:00.000000Z",
+        "2026-12-01T12:00:00.000000Z",
+    )
+    took_over = claim_spec(held_since(T0 - timedelta(days=30), T0), ME, T0, 10.0)
+    assert took_over["acquireTime"] == took_over["renewTime"] == "2026-12-01T12:00:00.000000Z"
+
+
+# Times on the wire: metav1.MicroTime ("2006-01-02T15:04:05.000000Z07:00") and metav1.Time -----
+
+MICRO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+WHOLE_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+aware = st.datetimes(
+    min_value=datetime(1970, 1, 1),
+    max_value=datetime(9999, 12, 30),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=7))]),
+)
+
+
+@pytest.mark.parametrize(
+    ("when", "written"),
+    [
+        pytest.param(
+            datetime(2026, 12, 2, 10, 51, 49, 123456, tzinfo=UTC),
+            "2026-12-02T10:51:49.123456Z",
+            id="microseconds",
+        ),
+        pytest.param(
+            datetime(2026, 12, 2, 10, 51, 49, tzinfo=UTC),
+            "2026-12-02T10:51:49.000000Z",
+            id="whole seconds keep six zeros",
+        ),
+        pytest.param(
+            datetime(2026, 12, 2, 12, 51, 49, 5, tzinfo=timezone(timedelta(hours=2))),
+            "2026-12-02T10:51:49.000005Z",
+            id="another zone is written in UTC",
+        ),
+    ],
+)
+def test_lease_times_are_written_as_micro_time(when, written):
+    assert format_time(when) == written
+
+
+@given(aware)
+def test_every_written_lease_time_is_micro_time_and_reads_back(when):
+    written = format_time(when)
+    assert MICRO_TIME.fullmatch(written)
+    assert parse_time(written) == when
+
+
+@given(aware)
+def test_every_written_timestamp_is_whole_seconds_and_reads_back(when):
+    written = format_timestamp(when)
+    assert WHOLE_SECONDS.fullmatch(written)
+    assert parse_time(written) == when.replace(microsecond=0)
+
+
+def test_every_time_a_claim_or_release_writes_is_micro_time():
+    written = [
+        *claim_spec(None, ME, T0, 15.0).values(),
+        *claim_spec(lease(), ME, T0 + timedelta(microseconds=7), 15.0).values(),
+        release_spec(lease(), T0)["renewTime"],
+    ]
+    times = [w for w in written if isinstance(w, str) and w[:1].isdigit()]
+    assert len(times) == 5
+    assert all(MICRO_TIME.fullmatch(t) for t in times)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            "2026-12-02T10:51:49.123456Z",
+            datetime(2026, 12, 2, 10, 51, 49, 123456, tzinfo=UTC),
+            id="micro-time",
+        ),
+        pytest.param(
+            "2026-12-02T10:51:49Z", datetime(2026, 12, 2, 10, 51, 49, tzinfo=UTC), id="time"
+        ),
+        pytest.param(
+            "2026-12-02T12:51:49.123456+02:00",
+            datetime(2026, 12, 2, 10, 51, 49, 123456, tzinfo=UTC),
+            id="an offset",
+        ),
+        pytest.param("", None, id="empty"),
+        pytest.param(None, None, id="absent"),
+        pytest.param(1764672709, None, id="a number"),
+        pytest.param("yesterday", None, id="not a time"),
+    ],
+)
+def test_reads_what_kubernetes_writes(raw, expected):
+    assert parse_time(raw) == expected
+
+
+def test_a_lease_as_kubernetes_returns_it_reads_both_times():
+    parsed = parse_lease(
+        {
+            "metadata": {"name": "l", "namespace": "n", "resourceVersion": "7"},
+            "spec": {
+                "holderIdentity": "leader",
+                "leaseDurationSeconds": 15,
+                "acquireTime": "2026-12-02T10:51:49.123456Z",
+                "renewTime": "2026-12-02T10:52:04.654321Z",
+                "leaseTransitions": 2,
+            },
+        }
+    )
+    assert parsed.acquired == datetime(2026, 12, 2, 10, 51, 49, 123456, tzinfo=UTC)
+    assert parsed.renewed == datetime(2026, 12, 2, 10, 52, 4, 654321, tzinfo=UTC)

@@ -1,6 +1,8 @@
 from ipaddress import ip_address
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metalpool.addresses import MAX_INT64, Family
 from metalpool.errors import SpecError
@@ -178,3 +180,116 @@ def test_avoided_addresses_are_not_part_of_the_pool():
     assert not parsed.contains(ip_address("192.0.2.0"))
     assert not parsed.contains(ip_address("192.0.2.255"))
     assert parsed.contains(ip_address("192.0.2.1"))
+
+
+# Overlaps: a sweep in start order must keep the farthest end seen so far ------------------
+
+OLDEST, OLDER, YOUNGEST = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("ranges", "rejected"),
+    [
+        pytest.param(
+            [("a", "192.0.2.0-192.0.2.100"), ("b", "192.0.2.10-192.0.2.20")],
+            ["b"],
+            id="a contains b",
+        ),
+        pytest.param(
+            [
+                ("a", "192.0.2.0-192.0.2.100"),
+                ("b", "192.0.2.10-192.0.2.20"),
+                ("c", "192.0.2.50-192.0.2.60"),
+            ],
+            ["b", "c"],
+            id="a holds both b and c, which are disjoint",
+        ),
+        pytest.param(
+            [
+                ("a", "192.0.2.0-192.0.2.10"),
+                ("b", "192.0.2.50-192.0.2.60"),
+                ("c", "192.0.2.20-192.0.2.55"),
+            ],
+            ["c"],
+            id="the youngest reaches past a range that starts after it",
+        ),
+        pytest.param(
+            [
+                ("a", "192.0.2.0-192.0.2.10"),
+                ("b", "192.0.2.11-192.0.2.20"),
+                ("c", "192.0.2.21-192.0.2.30"),
+            ],
+            [],
+            id="adjacent ranges do not overlap",
+        ),
+    ],
+)
+def test_the_younger_of_overlapping_pools_is_rejected_however_they_nest(ranges, rejected):
+    ages = iter([OLDEST, OLDER, YOUNGEST])
+    result = parse_pools([pool_object(name, r, created=next(ages)) for name, r in ranges])
+    assert sorted(str(e).split(":")[0].rsplit("/", 1)[1] for e in result.problems) == rejected
+    assert [p.name for p in result.pools] == [n for n, _ in ranges if n not in rejected]
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        pytest.param(
+            ("192.0.2.0-192.0.2.10", "192.0.2.50-192.0.2.60", "192.0.2.20-192.0.2.55"),
+            id="the last entry reaches into one that starts after it",
+        ),
+        pytest.param(
+            ("192.0.2.0-192.0.2.100", "192.0.2.200/29", "192.0.2.90/30"),
+            id="the first entry holds the last",
+        ),
+    ],
+)
+def test_a_pool_whose_own_entries_overlap_is_rejected(addresses):
+    with pytest.raises(SpecError, match=r"spec\.addresses\[2\] .* overlaps spec\.addresses"):
+        parse_pool(pool_object("p", *addresses))
+
+
+def overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def dotted(r: tuple[int, int]) -> str:
+    return f"192.0.2.{r[0]}-192.0.2.{r[1]}"
+
+
+small_ranges = st.lists(
+    st.tuples(st.integers(0, 40), st.integers(0, 8)).map(lambda t: (t[0], t[0] + t[1])),
+    max_size=6,
+)
+
+
+@given(small_ranges.filter(bool))
+def test_a_pool_is_rejected_exactly_when_two_of_its_entries_overlap(ranges):
+    clash = any(overlap(a, b) for i, a in enumerate(ranges) for b in ranges[i + 1 :])
+    try:
+        parse_pool(pool_object("p", *map(dotted, ranges)))
+    except SpecError:
+        assert clash
+    else:
+        assert not clash
+
+
+@given(st.lists(small_ranges.filter(bool), max_size=5))
+def test_parse_pools_keeps_every_pool_clear_of_older_kept_ones_and_no_other(pools):
+    # Each pool is a set of disjoint ranges; the oracle accepts pools oldest first, pairwise.
+    pools = [
+        kept
+        for kept in pools
+        if not any(overlap(a, b) for i, a in enumerate(kept) for b in kept[i + 1 :])
+    ]
+    expected: list[list[tuple[int, int]]] = []
+    for ranges in pools:
+        if not any(overlap(a, b) for older in expected for a in older for b in ranges):
+            expected.append(ranges)
+    objects = [
+        pool_object(f"p{i}", *map(dotted, ranges), created=f"2026-01-01T00:00:{i:02d}Z")
+        for i, ranges in enumerate(pools)
+    ]
+    result = parse_pools(objects)
+    assert [p.name for p in result.pools] == [f"p{pools.index(r)}" for r in expected]
+    assert len(result.problems) == len(pools) - len(expected)
