@@ -272,10 +272,13 @@ async def test_renewal_failures_shorter_than_a_duration_are_ridden_out():
     store.failing_reads = {n for n in range(2, 40) if n % 3 != 1}
     keeping = asyncio.create_task(holder.keep())
     reached = asyncio.create_task(store.reached.wait())
-    await asyncio.wait({keeping, reached}, return_when=asyncio.FIRST_COMPLETED)
-    assert not keeping.done()
-    assert (store.holder(), holder.holds_lease) == ("me", True)
-    keeping.cancel()
+    try:
+        done, _ = await asyncio.wait({keeping, reached}, return_when=asyncio.FIRST_COMPLETED)
+        assert keeping not in done, keeping.exception()
+        assert (store.holder(), holder.holds_lease) == ("me", True)
+    finally:
+        keeping.cancel()
+        reached.cancel()
 
 
 async def test_the_lease_is_lost_a_duration_after_the_last_good_renewal_not_the_first_claim():
