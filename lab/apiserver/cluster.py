@@ -45,6 +45,12 @@ PATCH_TYPES = {
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
+# Built-in kinds whose strategy says AllowUnconditionalUpdate() false, so that a PUT without a
+# resourceVersion is refused like a custom resource's (generic registry Store.Update). Lease:
+# pkg/registry/coordination/lease/strategy.go ("the default update policy for Lease objects").
+CONDITIONAL_UPDATES_ONLY = frozenset({"coordination.k8s.io/leases"})
+
+
 class Cluster:
     """The state of the emulated cluster and the rules for changing it."""
 
@@ -147,7 +153,7 @@ class Cluster:
                 f"the name of the object ({new['metadata'].get('name')}) does not match "
                 f"the name on the URL ({name})",
             )
-        if not version_of(new) and rt.custom:
+        if not version_of(new) and (rt.custom or rt.storage in CONDITIONAL_UPDATES_ONLY):
             raise invalid(
                 rt.kind,
                 rt.group,

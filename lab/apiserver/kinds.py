@@ -6,11 +6,12 @@ Services get defaults and a cluster IP; Namespaces a phase; CRDs are validated, 
 and registered for discovery and CRUD at once (the real one takes a moment; tests need no waits).
 """
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from lab.apiserver import services
 from lab.apiserver.clock import now
-from lab.apiserver.errors import invalid
+from lab.apiserver.errors import ApiError, invalid
 from lab.apiserver.resources import (
     CRD_STORAGE,
     NAMESPACE_STORAGE,
@@ -20,6 +21,10 @@ from lab.apiserver.resources import (
     from_crd,
 )
 from lab.apiserver.store import Object
+
+LEASE_STORAGE = "coordination.k8s.io/leases"
+RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
+MICRO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})")
 
 if TYPE_CHECKING:
     from lab.apiserver.cluster import Cluster
@@ -36,6 +41,8 @@ def admit(cluster: "Cluster", rt: ResourceType, obj: Object, old: Object | None)
         _admit_crd(obj, old)
     elif rt.storage == SECRET_STORAGE:
         obj["type"] = obj.get("type") or "Opaque"
+    elif rt.storage == LEASE_STORAGE:
+        _admit_lease(obj)
 
 
 def committed(cluster: "Cluster", rt: ResourceType, obj: Object) -> None:
@@ -53,6 +60,23 @@ def removed(cluster: "Cluster", rt: ResourceType, obj: Object) -> None:
         served = cluster.registry.unregister_crd(obj["metadata"]["name"])
         if served:
             cluster.purge(served[0])
+
+
+def _admit_lease(obj: Object) -> None:
+    """A Lease's times are metav1.MicroTime: RFC 3339 with exactly six fractional digits.
+
+    MicroTime.UnmarshalJSON parses with RFC3339Micro ("2006-01-02T15:04:05.000000Z07:00",
+    apimachinery pkg/apis/meta/v1/micro_time.go); a body that does not decode is a 400.
+    """
+    spec = obj.get("spec") or {}
+    for field_name in ("acquireTime", "renewTime"):
+        value = spec.get(field_name)
+        if value is not None and not (isinstance(value, str) and MICRO_TIME.fullmatch(value)):
+            raise ApiError(
+                400,
+                f'Lease in version "v1" cannot be handled as a Lease: parsing time "{value}" as'
+                f' "{RFC3339_MICRO}": cannot parse spec.{field_name}',
+            )
 
 
 def _admit_service(cluster: "Cluster", obj: Object, old: Object | None) -> None:
