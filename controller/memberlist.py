@@ -8,17 +8,14 @@ Secret exists. Deleting the Secret rotates the key: the next controller start ma
 """
 
 import asyncio
-import functools
 import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import urllib3
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from k8s.api import TIMEOUT, ApiError
+from k8s.api import ApiError, call
 from metalpool import names
 from metalpool.secrets import KEY_BYTES, memberlist_secret
 
@@ -62,13 +59,7 @@ class Secrets:
         await self._call(self._core.create_namespaced_secret, namespace, body)
 
     async def _call(self, method: Any, *args: Any) -> None:
-        call = functools.partial(method, *args, _request_timeout=TIMEOUT)
-        try:
-            await asyncio.to_thread(call)
-        except ApiException as error:
-            raise ApiError(error.status or 0, str(error.reason)) from error
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise ApiError(0, f"API server unreachable: {error}") from error
+        await call(method, *args)
 
 
 async def ensure_memberlist(store: SecretStore, namespace: str) -> bool:

@@ -5,16 +5,12 @@ a pool's metadata (as memberlist.py keeps its Secret calls); errors come back as
 `ApiError`, so the reconciler retries them like any other write.
 """
 
-import asyncio
-import functools
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import urllib3
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from k8s.api import MERGE_PATCH, TIMEOUT, ApiError
+from k8s.api import MERGE_PATCH, call
 from metalpool import names
 
 
@@ -33,7 +29,7 @@ class Pools:
 
     async def patch_pool(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         """Merge-patch an IPAddressPool's metadata (its quarantine annotation)."""
-        call = functools.partial(
+        await call(
             self._custom.patch_namespaced_custom_object,
             names.GROUP,
             names.VERSION,
@@ -42,11 +38,4 @@ class Pools:
             name,
             dict(patch),
             _content_type=MERGE_PATCH,
-            _request_timeout=TIMEOUT,
         )
-        try:
-            await asyncio.to_thread(call)
-        except ApiException as error:
-            raise ApiError(error.status or 0, str(error.reason)) from error
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise ApiError(0, f"API server unreachable: {error}") from error

@@ -10,7 +10,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import urllib3
@@ -182,10 +182,23 @@ class Api:
     async def _call(
         self, method: Any, *args: Any, request_timeout: float = TIMEOUT, **kwargs: Any
     ) -> Any:
-        call = functools.partial(method, *args, _request_timeout=request_timeout, **kwargs)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except ApiException as error:
-            raise ApiError(error.status or 0, str(error.reason)) from error
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise ApiError(0, f"API server unreachable: {error}") from error
+        return await call(
+            method, *args, request_timeout=request_timeout, executor=self._executor, **kwargs
+        )
+
+
+async def call(
+    method: Any,
+    *args: Any,
+    request_timeout: float = TIMEOUT,
+    executor: Executor | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run one blocking call of the official client off the loop; its failures as `ApiError`."""
+    bound = functools.partial(method, *args, _request_timeout=request_timeout, **kwargs)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(executor, bound)
+    except ApiException as error:
+        raise ApiError(error.status or 0, str(error.reason)) from error
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise ApiError(0, f"API server unreachable: {error}") from error
