@@ -62,6 +62,26 @@ DEFENCES = Counter(
     "Defending announcements sent (at most one per address every 10 s, RFC 5227 §2.4)",
 )
 
+
+class Present:
+    """A gauge whose series are exactly the label values last given, each at 1.
+
+    The others are removed, as MetalLB removes a withdrawn announcement's series.
+    """
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+        self._series: set[tuple[str, ...]] = set()
+
+    def keep(self, series: set[tuple[str, ...]]) -> None:
+        """Make the gauge's series exactly `series`."""
+        for gone in self._series - series:
+            self._gauge.remove(*gone)
+        for new in series - self._series:
+            self._gauge.labels(*new).set(1)
+        self._series = series
+
+
 _LAYER2 = (
     (
         "metallb_layer2_requests_received",

@@ -39,8 +39,8 @@ class Narrator:
         self._node = node
         self._reports = reports
         self._states: dict[str, State] = {}
-        self._conflict_series: set[tuple[str, str, str]] = set()
-        self._unannounced: set[tuple[str, str]] = set()
+        self._conflicts = metrics.Present(metrics.CONFLICTS)
+        self._unannounced = metrics.Present(metrics.UNANNOUNCED)
 
     def peers(self, view: View) -> None:
         """A peer declared dead or gone (warning + Event on its Node), or back (info)."""
@@ -151,18 +151,8 @@ class Narrator:
 
     def conflicts(self, now: Mapping[IPAddress, Conflict]) -> None:
         """Keep the conflicts gauge equal to the guard's conflicts."""
-        series = {(str(c.ip), format_mac(c.mac), c.interface) for c in now.values()}
-        for gone in self._conflict_series - series:
-            metrics.CONFLICTS.remove(*gone)
-        for new in series - self._conflict_series:
-            metrics.CONFLICTS.labels(*new).set(1)
-        self._conflict_series = series
+        self._conflicts.keep({(str(c.ip), format_mac(c.mac), c.interface) for c in now.values()})
 
     def unannounced(self, reasons: Mapping[ServiceKey, str]) -> None:
         """Keep the unannounced gauge equal to what this node says of the Services it speaks for."""
-        series = {(str(key), reason) for key, reason in reasons.items()}
-        for gone in self._unannounced - series:
-            metrics.UNANNOUNCED.remove(*gone)
-        for new in series - self._unannounced:
-            metrics.UNANNOUNCED.labels(*new).set(1)
-        self._unannounced = series
+        self._unannounced.keep({(str(key), reason) for key, reason in reasons.items()})

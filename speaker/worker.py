@@ -247,8 +247,8 @@ class Speaker:
 
     async def _wait(self) -> None:
         now = time.monotonic()
-        times = [self.membership.next_change(now), self._settles_at, self.guard.next_due()]
-        times.append(self._conditions_at)
+        times = [self.membership.next_change(now), self._settles_at, self._conditions_at]
+        times.append(self.guard.next_due())
         times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
         due = min((t for t in times if t is not None), default=None)
         timeout = None if due is None else max(0.0, due - now) + 0.001
@@ -389,16 +389,15 @@ class Speaker:
             metrics.DEFENCES.inc(len(actions.defend))
         for finding in actions.found:
             metrics.CLAIMS.labels(finding.value).inc()
-        held = {a.ip: a.services for a in self._current}
         for report in actions.reports:
-            self.narrator.lan(report, services=self._services_of(report.ip, held))
+            self.narrator.lan(report, services=self._services_of(report.ip))
         self.narrator.conflicts(self.guard.conflicts)
 
-    def _services_of(
-        self, ip: IPAddress, held: Mapping[IPAddress, frozenset[ServiceKey]]
-    ) -> frozenset[ServiceKey]:
-        if ip in held:
-            return held[ip]
+    def _services_of(self, ip: IPAddress) -> frozenset[ServiceKey]:
+        """The Services holding `ip`: from what we announce, else from every Service's status."""
+        held = next((a.services for a in self._current if a.ip == ip), None)
+        if held is not None:
+            return held
         return frozenset(s.service.key for s in self.services.values() if ip in s.ingress)
 
     def _snapshot(self, view: View) -> Snapshot:
