@@ -2,13 +2,13 @@
 another device holds an address, and the controller keeps that address out of use."""
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.cluster import Cluster, Controller, eventually, running_controller
+from tests.support.sentinels import reconciled
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -108,10 +108,12 @@ def test_a_requested_address_in_conflict_is_neither_moved_nor_quarantined(
     assert eventually(lambda: cluster.ips("auto")) == ["198.51.100.0"]
 
     report_conflict(cluster, "asked", "198.51.100.5")
-    report_conflict(cluster, "auto", "198.51.100.0")  # a witness that the controller has acted
+    report_conflict(cluster, "auto", "198.51.100.0")  # a witness that quarantine works here
 
     eventually(lambda: cluster.ips("auto") == ["198.51.100.1"])
-    time.sleep(0.3)  # the requested one was reported first; give it every chance to go wrong
+    # The sentinel: a reconcile of "asked" that saw its conflict, and its writes, are done. A
+    # quarantine would have been written before that status, and a move needs a quarantine.
+    reconciled(cluster, "asked")
     assert cluster.ips("asked") == ["198.51.100.5"]
     assert list(quarantined(cluster, "lan")) == ["198.51.100.0"]
     assert CONFLICT in annotations(cluster, "asked")  # the speaker's to keep or clear
