@@ -108,6 +108,7 @@ class Cluster:
     ) -> Object:
         """POST: a new object with server-owned metadata; 409 if the name is taken."""
         obj = checked_body(rt, namespace, body)
+        kinds.decode(rt, obj)
         metadata = obj["metadata"]
         if not metadata.get("name"):
             prefix = metadata.get("generateName")
@@ -271,6 +272,7 @@ class Cluster:
         metadata = new.setdefault("metadata", {})
         if not isinstance(metadata, dict):
             raise ApiError(400, "metadata must be an object")
+        kinds.decode(rt, new)
         stated = version_of(new)
         if stated and stated != version_of(old):
             raise conflict(rt.plural, rt.group, old["metadata"]["name"])

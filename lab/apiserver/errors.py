@@ -5,7 +5,10 @@ rules elsewhere never build responses themselves. Reasons and messages follow th
 wording, because clients (kopf, client-go, kubectl) match on `reason` and people read `message`.
 """
 
+from collections.abc import Sequence
 from typing import Any
+
+from lab.apiserver.schema.fields import FieldError
 
 REASONS = {
     400: "BadRequest",
@@ -36,6 +39,7 @@ class ApiError(Exception):
         name: str | None = None,
         group: str | None = None,
         kind: str | None = None,
+        causes: Sequence[dict[str, str]] = (),
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -46,6 +50,7 @@ class ApiError(Exception):
             for key, value in (("name", name), ("group", group), ("kind", kind))
             if value  # the real apiserver omits empty details (the core group is "")
         }
+        self.causes = [dict(cause) for cause in causes]
 
     def status(self) -> dict[str, Any]:
         """The `kind: Status` object the real apiserver sends with this code."""
@@ -58,8 +63,10 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        if self.details:
+        if self.details or self.causes:
             body["details"] = dict(self.details)
+            if self.causes:
+                body["details"]["causes"] = [dict(cause) for cause in self.causes]
         return body
 
 
@@ -98,6 +105,26 @@ def conflict(plural: str, group: str, name: str) -> ApiError:
 def invalid(kind: str, group: str, name: str, why: str) -> ApiError:
     """422 Invalid: the request is well-formed but breaks a rule of the object."""
     return ApiError(422, f'{kind} "{name}" is invalid: {why}', name=name, group=group, kind=kind)
+
+
+def invalid_fields(kind: str, group: str, name: str, errors: Sequence[FieldError]) -> ApiError:
+    """422 Invalid listing field errors, as apimachinery's errors.NewInvalid builds it.
+
+    The message is `Kind.group "name" is invalid: <errors>`, the errors aggregated as
+    utilerrors does: one alone as is, several as `[a, b]`, repeats once; every error (repeats
+    too) is also a `details.causes` entry with its reason, message and field.
+    """
+    qualified_kind = f"{kind}.{group}" if group else kind
+    unique = list(dict.fromkeys(str(error) for error in errors))
+    message = f'{qualified_kind} "{name}" is invalid'
+    if len(unique) == 1:
+        message += f": {unique[0]}"
+    elif unique:
+        message += f": [{', '.join(unique)}]"
+    causes = [
+        {"reason": str(error.type), "message": error.body, "field": error.field} for error in errors
+    ]
+    return ApiError(422, message, name=name, group=group, kind=kind, causes=causes)
 
 
 def qualified(plural: str, group: str) -> str:

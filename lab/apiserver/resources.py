@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.apiserver.schema.customresources import VersionSchema, compile_version
+
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 METADATA_FIELDS = ("metadata.name", "metadata.namespace")
 
@@ -50,6 +52,9 @@ class ResourceType:
     # The real apiserver drops `status` on create for these (PrepareForCreate); Nodes keep it.
     status_reset_on_create: bool = True
     served_versions: tuple[str, ...] = field(default=())
+    # A custom resource version's compiled openAPIV3Schema: writes are pruned, defaulted and
+    # validated against it, reads defaulted (schema/customresources.py).
+    schema: VersionSchema | None = field(default=None, compare=False, repr=False)
 
     @property
     def storage(self) -> str:
@@ -270,12 +275,16 @@ SECRET_STORAGE = "/secrets"  # noqa: S105 -- a storage key, not a password
 
 
 def from_crd(crd: Mapping[str, Any]) -> Iterator[ResourceType]:
-    """The resource types a CustomResourceDefinition serves, one per served version."""
+    """The resource types a CustomResourceDefinition serves, one per served version.
+
+    Raises SchemaError for a version whose schema cannot be served (checked at admission).
+    """
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
-    versions = [v for v in spec.get("versions") or () if v.get("served", True)]
-    served = tuple(v["name"] for v in versions)
-    for version in versions:
+    declared = list(enumerate(spec.get("versions") or ()))
+    versions = [(i, v) for i, v in declared if v.get("served", True)]
+    served = tuple(v["name"] for _, v in versions)
+    for index, version in versions:
         columns = tuple(
             Column(
                 name=column.get("name", ""),
@@ -304,4 +313,5 @@ def from_crd(crd: Mapping[str, Any]) -> Iterator[ResourceType]:
             ),
             custom=True,
             served_versions=served,
+            schema=compile_version(version, f"spec.versions[{index}]"),
         )

@@ -191,7 +191,8 @@ class Stream:
 
 
 def present(rt: ResourceType, obj: Object) -> Object:
-    """The object as served at this version (CRD versions share storage)."""
+    """The object as served at this version (CRD versions share storage), defaulted."""
+    obj = rt.schema.on_read(obj) if rt.schema is not None else obj
     if obj.get("apiVersion") == rt.api_version:
         return obj
     return {**obj, "apiVersion": rt.api_version}
