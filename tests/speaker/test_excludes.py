@@ -1,6 +1,5 @@
 """`follow_excludes`: the metallb-excludel2 ConfigMap, read level-triggered, to the responder."""
 
-import asyncio
 import logging
 from types import SimpleNamespace
 
@@ -9,6 +8,7 @@ from kubernetes.client.exceptions import ApiException
 
 from speaker import watch
 from speaker.wire.interfaces import DEFAULT_EXCLUDES
+from tests.support.sentinels import run_until
 
 KEY = "excludel2.yaml"
 GOOD = {KEY: "announcedInterfacesToExclude: [^eth1$]"}
@@ -17,13 +17,14 @@ MISSING = object()
 DENIED = object()
 
 
-def api_returning(reads: list[object]) -> type:
+def api_returning(reads: list[object], count: list[int]) -> type:
     class Api:
         def __init__(self, _client: object) -> None:
             pass
 
         def read_namespaced_config_map(self, name: str, namespace: str, **_: object) -> object:
             assert (name, namespace) == ("metallb-excludel2", "metallb-system")
+            count.append(1)
             data = reads.pop(0) if len(reads) > 1 else reads[0]
             if data is MISSING:
                 raise ApiException(status=404, reason="Not Found")
@@ -35,13 +36,22 @@ def api_returning(reads: list[object]) -> type:
 
 
 async def follow(monkeypatch, reads: list[object]) -> list[tuple[str, ...]]:
-    monkeypatch.setattr("kubernetes.client.CoreV1Api", api_returning(reads))
+    """What the loop delivers for `reads` (the last one repeats), judged once it is settled.
+
+    The sentinel: reads start one after another, so once the scripted ones and two repeats of
+    the last have started, each before them is handled in full, the last one at least twice.
+    """
+    count: list[int] = []
+    settled = len(reads) + 2
+    monkeypatch.setattr("kubernetes.client.CoreV1Api", api_returning(reads, count))
     delivered: list[tuple[str, ...]] = []
-    task = asyncio.create_task(
-        watch.follow_excludes(None, "metallb-system", lambda p: delivered.append(tuple(p)), 0.01)  # type: ignore[arg-type]
+    following = watch.follow_excludes(
+        None,  # type: ignore[arg-type]
+        "metallb-system",
+        lambda p: delivered.append(tuple(p)),
+        0.01,
     )
-    await asyncio.sleep(0.1)
-    task.cancel()
+    await run_until(following, lambda: len(count) >= settled)
     return delivered
 
 

@@ -13,6 +13,7 @@ from speaker.wire.replies import DropReason, IPAddress, Reply, decide, parse_mac
 from speaker.wire.responder import Responder
 from tests.speaker.strategies import mutations
 from tests.support import frames
+from tests.support.cluster import eventually
 
 OUR_MAC = parse_mac(frames.OUR_MAC)
 OWNED: frozenset[IPAddress] = frozenset({frames.VIP, frames.VIP6})
@@ -90,10 +91,19 @@ def no_interfaces() -> list[Interface]:
 
 
 def test_starts_and_stops_promptly_with_nothing_to_answer_on():
-    responder = Responder(Tally(), read_links=no_interfaces, rescan_interval=0.05)
+    scans: list[float] = []
+
+    def no_interfaces_counted() -> list[Interface]:
+        scans.append(time.monotonic())
+        return []
+
+    responder = Responder(Tally(), read_links=no_interfaces_counted, rescan_interval=0.05)
     responder.start()
     responder.set_owned({frames.VIP: None, frames.VIP6: frozenset({"eth0"})})
-    time.sleep(0.12)  # a couple of rescans and one table swap
+    # The sentinel, a couple of rescans after the new table: the turn of the second one began
+    # after the first had ended, with the table's wake-up pending, and takes it before it scans.
+    swapped = len(scans)
+    eventually(lambda: len(scans) >= swapped + 2, timeout=5)
 
     started = time.monotonic()
     responder.stop()
@@ -113,10 +123,11 @@ def test_a_failing_interface_reader_never_stops_the_loop(caplog):
 
     responder = Responder(Tally(), read_links=broken, rescan_interval=0.02)
     responder.start()
-    time.sleep(0.2)
-    responder.stop()
+    try:
+        eventually(lambda: len(calls) >= 3, timeout=5)  # it kept rescanning after a failure
+    finally:
+        responder.stop()
 
-    assert len(calls) >= 3  # it kept rescanning after the first failure
     assert "responder loop error" in caplog.text
 
 
