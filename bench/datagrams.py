@@ -4,7 +4,8 @@ Rule: this module speaks only to the client's kernel (one UDP socket, one AF_PAC
 interface) and to its parent (JSON lines on stdin/stdout); it knows nothing of the lab. It sends
 one datagram (sequence number, send time) to the address every INTERVAL and records each such
 frame as it leaves (kernel wire time, destination MAC, sequence), the ARP from the address, and
-the speakers' heartbeats (for their ready flag). Started as `python -m bench.failover probe <ip>`.
+the speakers' heartbeats (for their ready flag, and for when each was heard: the baseline of a
+failover is the moment the peers can first know). Started as `python -m bench.failover probe <ip>`.
 """
 
 import json
@@ -36,6 +37,9 @@ class Probe:
         self.arps: list[tuple[float, str, str]] = []  # (kernel time, sender MAC, ARP op)
         self.beats: dict[str, dict[int, tuple[float, bool]]] = {}  # node → incarnation → first
         # heard, and whether its latest heartbeat said ready (and not leaving)
+        self.heard: dict[str, list[tuple[float, float, bool]]] = {}  # node → (kernel time, the
+        # hold it announced in seconds, leaving?) of each heartbeat: peers count a node dead a
+        # hold after its last one, or at once on a leaving one (speaker.membership.table)
         self.lock = threading.Lock()
         self.running = True
         self.sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -90,11 +94,27 @@ class Probe:
         if len(frame) < 39 or frame[14:16] != b"MP" or frame[17] != 1:
             return
         incarnation = int.from_bytes(frame[22:30])
-        name = frame[39 : 39 + frame[38]].decode(errors="replace")
+        end = 39 + frame[38]  # the body follows the name: interval ms, hold ms (u16 each)
+        name = frame[39:end].decode(errors="replace")
         ready = frame[18] & 0b11 == 0b01  # bit 0 ready, bit 1 leaving
+        hold = int.from_bytes(frame[end + 2 : end + 4]) / 1000 if len(frame) >= end + 4 else 0.0
         with self.lock:
             known = self.beats.setdefault(name, {})
             known[incarnation] = (known.get(incarnation, (wire, False))[0], ready)
+            self.heard.setdefault(name, []).append((wire, hold, bool(frame[18] & 0b10)))
+
+    def gone(self, node: str, after: float, before: float) -> dict[str, Any]:
+        """What the peers could know of `node` by `before`, for `known_gone`.
+
+        Its last heartbeat by then and the hold that one announced, and its first leaving
+        heartbeat after `after` (None when there is none).
+        """
+        with self.lock:
+            heard = [h for h in self.heard.get(node, []) if h[0] <= before]
+        last = heard[-1] if heard else None
+        leaving = next((w for w, _, going in heard if going and w > after), None)
+        return {"last": None if last is None else last[0],
+                "hold": None if last is None else last[1], "leaving": leaving}  # fmt: skip
 
     def ready(self, node: str, after: float) -> dict[str, Any]:
         """Whether a speaker of `node` first heard after `after` last said ready (not leaving)."""
@@ -146,7 +166,10 @@ class Probe:
 
 
 def probe_main(target: str, iface: str) -> None:
-    """The probe over stdio: {"current"} / {"wait": …} / {"last": …} / {"since": …}; EOF quits."""
+    """The probe over stdio: {"current"} / {"wait": …} / {"last": …} / {"gone": …} / {"since": …}.
+
+    EOF quits.
+    """
     probe = Probe(target, iface)
     _say({"ready": True})
     try:
@@ -158,6 +181,8 @@ def probe_main(target: str, iface: str) -> None:
                 _say(probe.last(**command["last"]))
             elif "ready" in command:
                 _say(probe.ready(**command["ready"]))
+            elif "gone" in command:
+                _say(probe.gone(**command["gone"]))
             elif "since" in command:
                 _say(probe.since(**command["since"]))
             else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.datagrams import INTERVAL
+from bench.verdicts import at_most
 
 MOVE_REACH = 3.0  # a lost datagram further than this from every move is "outside any move"
 
@@ -26,6 +27,24 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def known_gone(fault: float, heard: dict[str, Any], *, graceful: bool) -> float | None:
+    """Seconds from the fault to the first moment a peer could know the node was gone.
+
+    `heard` is the probe's `gone` answer. A graceful stop is known when its leaving heartbeat
+    is heard; a crash, a freeze or a cut link only when the hold its last heartbeat announced
+    has run out (speaker.membership.table: dead at last heard + hold). This is the failover's
+    floor, measured per trial: the speakers' own work and the client's move come on top of it.
+    None when the probe heard nothing that says.
+    """
+    if graceful:
+        leaving = heard.get("leaving")
+        return None if leaving is None else float(leaving) - fault
+    last, hold = heard.get("last"), heard.get("hold")
+    if last is None or not hold:
+        return None
+    return float(last) + float(hold) - fault
+
+
 @dataclass
 class Row:
     """One line of a table: values over trials, a goal on their p95 or their max."""
@@ -36,7 +55,7 @@ class Row:
     goal: float | None  # None: shown for information only
     stat: str = "p95"  # "p95" or "max"
     unit: str = "s"  # "s": seconds (3 decimals); "": counts
-    baseline_label: str = "-"
+    baseline_label: str = "-"  # says whether it was measured in this run or is a fixed figure
     baseline: float = math.nan  # the ratio column is p50 / baseline
     miss: str = ""  # a reason to fail regardless of the values (a speaker that had to be killed)
 
@@ -45,12 +64,15 @@ class Row:
         """The goal is met (always, for an information row)."""
         if self.goal is None:
             return True
-        measured = (
-            percentile(self.values, 0.95)
-            if self.stat == "p95"
-            else max(self.values, default=math.nan)
-        )
-        return len(self.values) == self.expected and measured <= self.goal and not self.miss
+        complete = len(self.values) == self.expected
+        return complete and at_most(self.measured, self.goal) and not self.miss
+
+    @property
+    def measured(self) -> float:
+        """The statistic the goal is on; NaN when any value is NaN or there is none."""
+        if not self.values or any(math.isnan(v) for v in self.values):
+            return math.nan
+        return percentile(self.values, 0.95) if self.stat == "p95" else max(self.values)
 
     def line(self) -> str:
         """The row as printed."""
@@ -69,14 +91,14 @@ class Row:
         ratio = percentile(self.values, 0.5) / self.baseline if self.baseline else math.nan
         shown = f"{ratio:7.2f}x" if not math.isnan(ratio) else f"{'-':>8}"
         return (f"{self.label:<32}{len(self.values):>3}/{self.expected:<3}{stats}  {goal:<14}"
-                f"{result:<7}{self.baseline_label:<28}{shown}")  # fmt: skip
+                f"{result:<7}{self.baseline_label:<32}{shown}")  # fmt: skip
 
 
 def table(title: str, rows: list[Row]) -> bool:
     """Print a titled table; True when every row's goal is met."""
     print(f"\n{title}")
     print(f"{'case':<32}{'n':>5}{'':<2}{'p50':>8}{'p95':>8}{'max':>8}  {'goal':<14}{'result':<7}"
-          f"{'baseline':<28}{'p50/base':>8}")  # fmt: skip
+          f"{'baseline':<32}{'p50/base':>8}")  # fmt: skip
     for row in rows:
         print(row.line())
         if row.miss:

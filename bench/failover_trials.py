@@ -14,6 +14,7 @@ from bench.failover_figures import (
     answering,
     datagram_moves,
     dense_rounds,
+    known_gone,
     lost_datagrams,
     per_move,
 )
@@ -65,7 +66,7 @@ def fault_trial(bench: Bench, case: Case) -> None:
         if not _exited(bench, old, process):
             case.hung += 1
         last = bench.ask({"last": {"after": signalled, "old": bench.mac(old)}})
-    trial = _trial(bench, seen, last, signalled, old)
+    trial = _trial(bench, seen, last, signalled, old, graceful=case.graceful)
     case.trials.append(trial)
     if case.sig != signal.SIGSTOP:
         bench.lab.start_speaker(old)
@@ -77,12 +78,20 @@ def fault_trial(bench: Bench, case: Case) -> None:
 
 
 def _trial(
-    bench: Bench, seen: dict[str, Any], last: dict[str, Any], signalled: float, old: str
+    bench: Bench,
+    seen: dict[str, Any],
+    last: dict[str, Any],
+    signalled: float,
+    old: str,
+    *,
+    graceful: bool,
 ) -> Trial:
     trial = Trial()
     if seen["wire"] is None:
         return trial
     trial.seconds, trial.lost = seen["wire"] - signalled, seen["lost"]
+    heard = bench.ask({"gone": {"node": old, "after": signalled, "before": seen["wire"]}})
+    trial.known = known_gone(signalled, heard, graceful=graceful)
     announced = _announced_at(bench, bench.node_of(seen["mac"]), signalled)
     trial.announced = None if announced is None else announced - signalled
     if last["still"] or (last["wire"] or 0.0) > seen["wire"]:  # went back to the old MAC
@@ -126,7 +135,7 @@ def link_trial(bench: Bench) -> LinkTrial:
         time.sleep(FLAP_WATCH)
     finally:
         lines = sampler.stop()
-    trial = LinkTrial(failover=_trial(bench, seen, last, cut, old), back=back)
+    trial = LinkTrial(failover=_trial(bench, seen, last, cut, old, graceful=False), back=back)
     trial.samples = len(lines)
     trial.split = summarise(lines).get(bench.ip, _EMPTY).split
     up_at = restored - origin

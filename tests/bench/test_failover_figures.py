@@ -4,16 +4,22 @@ Pure: no lab, no root. The bench itself (`python -m bench.failover --quick`, abo
 root) is run by hand; these check the counting it reports, on hand-made records.
 """
 
+import math
+
+import pytest
+
 from bench.datagrams import INTERVAL
 from bench.failover_figures import (
     Row,
     answering,
     datagram_moves,
     dense_rounds,
+    known_gone,
     lost_datagrams,
     per_move,
     percentile,
 )
+from bench.failover_results import Trial, floor
 
 A, B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 
@@ -73,3 +79,51 @@ def test_a_row_passes_on_its_statistic_and_only_with_every_trial():
     assert Row("x", [0.0, 2.0], 2, 1, "max", "").ok is False
     assert Row("x", [0.1], 1, 0.5, miss="a speaker had to be killed").ok is False
     assert Row("x", [], 0, None).ok is True  # information only
+
+
+def test_a_crash_is_known_a_hold_after_the_last_heartbeat_heard():
+    heard = {"last": 100.05, "hold": 0.35, "leaving": None}
+    assert known_gone(100.1, heard, graceful=False) == pytest.approx(0.30)
+
+
+def test_a_graceful_stop_is_known_when_its_goodbye_is_heard():
+    heard = {"last": 100.104, "hold": 0.35, "leaving": 100.104}
+    assert known_gone(100.1, heard, graceful=True) == pytest.approx(0.004)
+
+
+@pytest.mark.parametrize(
+    ("heard", "graceful"),
+    [
+        pytest.param({"last": None, "hold": None, "leaving": None}, False, id="no heartbeat"),
+        pytest.param({"last": 100.0, "hold": 0.0, "leaving": None}, False, id="no hold read"),
+        pytest.param({"last": 100.0, "hold": 0.35, "leaving": None}, True, id="no goodbye"),
+    ],
+)
+def test_a_floor_the_probe_did_not_hear_is_unknown(heard, graceful):
+    assert known_gone(100.1, heard, graceful=graceful) is None
+
+
+def test_a_failover_row_is_measured_against_the_floor_of_its_own_trials():
+    trials = [Trial(seconds=0.31, known=0.30), Trial(seconds=0.2, known=0.2), Trial()]
+    assert floor(trials, graceful=False) == ("last beat + hold, p50 0.250 s", 0.25)
+    label, value = floor([Trial(seconds=0.3)], graceful=True)
+    assert label == "goodbye heard: not heard"
+    assert math.isnan(value)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([0.1, math.nan, 0.2], id="a missing figure among them"),
+        pytest.param([math.nan, 0.1, 0.2], id="a missing figure first"),
+    ],
+)
+@pytest.mark.parametrize("stat", ["p95", "max"])
+def test_a_row_with_a_missing_figure_fails(values, stat):
+    assert Row("x", values, 3, 0.5, stat).ok is False
+
+
+def test_a_row_without_a_measured_baseline_shows_no_ratio():
+    line = Row("x", [0.3], 1, 0.5, baseline_label="last beat + hold: not heard").line()
+    assert line.endswith("-")
+    assert "PASS" in line
