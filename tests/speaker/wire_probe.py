@@ -6,6 +6,11 @@
   {"arp": ip, "wait": s}  → broadcast an ARP request; the replies seen within s
   {"ns": ip, "wait": s, "to_mac": mac|null}  → an NS (to the solicited-node group, or unicast to
       ip at to_mac: a neighbour-unreachability probe); the advertisements seen within s
+  either with "then": [ip, …], "answers": n  → after the request for ip, a request for each of
+      these sentinel addresses, which must be answered; the capture ends as soon as n distinct
+      (address, MAC) answers to them are in, else after s. A responder handles its socket's
+      frames in turn, so once its answer to a sentinel is in, any answer it would have given
+      to ip is in the same capture: silence for ip is judged there ("sentinels": their replies)
   {"sniff": s}  → every ARP frame / NA seen on the interface for s, with CLOCK_MONOTONIC times
   {"membership": s}  → every speaker membership frame (EtherType 0x88B5) seen for s, as hex
   {"send": hex}  → put one raw Ethernet frame on the wire (a rogue host, a replay)
@@ -19,6 +24,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
@@ -41,9 +47,14 @@ def open_capture(iface: str, ethertype: int) -> socket.socket:
     return sock
 
 
-def capture(sock: socket.socket, wait: float) -> list[tuple[float, bytes]]:
-    """Incoming frames on `sock` for `wait` seconds (at most MAX_WAIT), with arrival times."""
-    frames = []
+def capture(
+    sock: socket.socket, wait: float, enough: Callable[[list[bytes]], bool] = lambda _: False
+) -> list[tuple[float, bytes]]:
+    """Incoming frames on `sock` for `wait` seconds (at most MAX_WAIT), with arrival times.
+
+    The capture ends early once `enough` holds for the frames so far (a sentinel is in).
+    """
+    frames: list[tuple[float, bytes]] = []
     deadline = time.monotonic() + min(wait, MAX_WAIT)
     while (remaining := deadline - time.monotonic()) > 0:
         sock.settimeout(remaining)
@@ -53,6 +64,8 @@ def capture(sock: socket.socket, wait: float) -> list[tuple[float, bytes]]:
             break
         if address[2] != socket.PACKET_OUTGOING:
             frames.append((time.monotonic(), frame))
+            if enough([f for _, f in frames]):
+                break
     return frames
 
 
@@ -92,6 +105,20 @@ def describe_na(frame: bytes) -> dict[str, object] | None:
     }
 
 
+@dataclass(frozen=True)
+class Sentinels:
+    """Addresses asked for after the one under test, and how many answers to them end it."""
+
+    ips: tuple[str, ...] = ()
+    answers: int = 1
+
+    @classmethod
+    def of(cls, command: dict[str, object]) -> "Sentinels":
+        then = command.get("then") or []
+        assert isinstance(then, list)
+        return cls(ips=tuple(map(str, then)), answers=int(str(command.get("answers", len(then)))))
+
+
 class Probe:
     def __init__(self, iface: str, ip4: IPv4Address, ip6: IPv6Address) -> None:
         self.iface = iface
@@ -106,29 +133,41 @@ class Probe:
             sock.sendto(b"metalpool wire test", (target, 9))
         return {"ok": True}
 
-    def arp(self, target: str, wait: float) -> dict[str, object]:
-        request = arp_request(
-            sender_mac=self.mac, sender_ip=self.ip4, target_ip=IPv4Address(target)
-        )
-        replies = self._answers(ETH_P_ARP, request, wait, describe_arp)
-        # Only answers to us: an announcement burst in progress also sends op-2 frames.
+    def arp(self, target: str, wait: float, sentinels: Sentinels) -> dict[str, object]:
         mine = str(self.ip4)
-        return {
-            "replies": [r for r in replies if (r["op"], r["psrc"], r["pdst"]) == (2, target, mine)]
-        }
 
-    def ns(self, target: str, wait: float, to_mac: str | None) -> dict[str, object]:
-        address = IPv6Address(target)
-        request = neighbor_solicitation(
-            source_mac=self.mac,
-            source_ip=self.ip6,
-            target_ip=address,
-            destination_ip=address if to_mac else None,
-            destination_mac=to_mac,
+        def request(ip: str) -> bytes:
+            return arp_request(sender_mac=self.mac, sender_ip=self.ip4, target_ip=IPv4Address(ip))
+
+        def reply(r: dict[str, object], ip: str) -> bool:
+            # Only answers to us: an announcement burst in progress also sends op-2 frames.
+            return (r["op"], r["psrc"], r["pdst"]) == (2, ip, mine)
+
+        return self._ask(
+            ETH_P_ARP, request, reply, describe_arp, target=target, wait=wait, sentinels=sentinels
         )
-        replies = self._answers(ETH_P_IPV6, request, wait, describe_na)
+
+    def ns(
+        self, target: str, wait: float, to_mac: str | None, sentinels: Sentinels
+    ) -> dict[str, object]:
         mine = str(self.ip6)
-        return {"replies": [r for r in replies if (r["tgt"], r["dst"]) == (target, mine)]}
+
+        def request(ip: str) -> bytes:
+            address = IPv6Address(ip)
+            return neighbor_solicitation(
+                source_mac=self.mac,
+                source_ip=self.ip6,
+                target_ip=address,
+                destination_ip=address if to_mac else None,
+                destination_mac=to_mac,
+            )
+
+        def reply(r: dict[str, object], ip: str) -> bool:
+            return (r["tgt"], r["dst"]) == (ip, mine)
+
+        return self._ask(
+            ETH_P_IPV6, request, reply, describe_na, target=target, wait=wait, sentinels=sentinels
+        )
 
     def sniff(self, wait: float) -> dict[str, object]:
         """Say {"armed": true} once listening, then return the ARP frames and NAs seen."""
@@ -152,22 +191,46 @@ class Probe:
             sock.send(bytes.fromhex(frame))
         return {"ok": True}
 
-    def _answers(
+    def _ask(
         self,
         ethertype: int,
-        request: bytes,
-        wait: float,
+        request: Callable[[str], bytes],
+        reply: Callable[[dict[str, object], str], bool],
         describe: Callable[[bytes], dict[str, object] | None],
-    ) -> list[dict[str, object]]:
+        *,
+        target: str,
+        wait: float,
+        sentinels: Sentinels,
+    ) -> dict[str, object]:
+        """Ask for `target`, then for each sentinel; capture until the sentinels are answered."""
+
+        def answered(frames: list[bytes]) -> list[dict[str, object]]:
+            described = (describe(frame) for frame in frames)
+            return [
+                r for r in described if r is not None and any(reply(r, ip) for ip in sentinels.ips)
+            ]
+
+        def enough(frames: list[bytes]) -> bool:
+            if not sentinels.ips:
+                return False
+            seen = {
+                (str(r.get("psrc") or r.get("tgt")), str(r["eth_src"])) for r in answered(frames)
+            }
+            return len(seen) >= sentinels.answers
+
         with open_capture(self.iface, ethertype) as sock:
-            sock.send(request)
-            frames = capture(sock, wait)
+            for ip in (target, *sentinels.ips):
+                sock.send(request(ip))
+            frames = capture(sock, wait, enough)
         found = []
         for when, frame in frames:
             described = describe(frame)
             if described is not None:
                 found.append({"t": when, **described})
-        return found
+        result: dict[str, object] = {"replies": [r for r in found if reply(r, target)]}
+        if sentinels.ips:
+            result["sentinels"] = [r for r in found if any(reply(r, ip) for ip in sentinels.ips)]
+        return result
 
 
 def main() -> None:
@@ -184,9 +247,9 @@ def main() -> None:
         if "udp" in command:
             _say(probe.udp(command["udp"]))
         elif "arp" in command:
-            _say(probe.arp(command["arp"], wait))
+            _say(probe.arp(command["arp"], wait, Sentinels.of(command)))
         elif "ns" in command:
-            _say(probe.ns(command["ns"], wait, command.get("to_mac")))
+            _say(probe.ns(command["ns"], wait, command.get("to_mac"), Sentinels.of(command)))
         elif "sniff" in command:
             _say(probe.sniff(float(command["sniff"])))
         elif "membership" in command:

@@ -35,10 +35,17 @@ NUD6 = "2001:db8::52"  # owned by a; used for unicast (unreachability) probes
 FOREIGN4, FOREIGN6 = "192.0.2.51", "2001:db8::51"  # owned by nobody
 MOVING4, MOVING6 = "192.0.2.60", "2001:db8::60"  # a, then b
 PINNED4, PINNED6 = "192.0.2.70", "2001:db8::70"  # m, on eth1 only
-SPREAD4 = "192.0.2.71"  # m, on every interface
+SPREAD4, SPREAD6 = "192.0.2.71", "2001:db8::71"  # m, on every interface
+SENTINEL4, SENTINEL6 = "192.0.2.90", "2001:db8::90"  # owned by b throughout
 CLIENT_ADDRESSES = ("--ip4=192.0.2.100", "--ip6=2001:db8::100")
 A_TABLE = {VIP4: None, VIP6: None, NUD6: None}
-M_TABLE = {PINNED4: ["eth1"], PINNED6: ["eth1"], SPREAD4: None}
+B_TABLE = {SENTINEL4: None, SENTINEL6: None}
+M_TABLE = {PINNED4: ["eth1"], PINNED6: ["eth1"], SPREAD4: None, SPREAD6: None}
+# Sentinels: an address each responder port answers, per family (a, b, m's eth0 and eth1). A
+# responder handles its socket's frames in turn, so its answer to one asked after a request
+# means that request was handled too: silence is judged once these answers are in.
+SENTINELS4, SENTINELS6 = [VIP4, SENTINEL4, SPREAD4], [VIP6, SENTINEL6, SPREAD6]
+PORTS = 4
 CLIENT_ADDRESSES = ("--ip4=192.0.2.100", "--ip6=2001:db8::100")
 
 
@@ -83,9 +90,10 @@ def wire() -> Iterator[Wire]:
         names, macs = _start_topology(namespaces)
         runner = "tests.speaker.run_responder"
         own_a = [f"--own={ip}" for ip in A_TABLE]
+        own_b = [f"--own={ip}" for ip in B_TABLE]
         children += [
             Child(python_in(names["a"], runner, *own_a)),
-            Child(python_in(names["b"], runner)),
+            Child(python_in(names["b"], runner, *own_b)),
             Child(python_in(names["m"], runner, "--rescan=0.5")),
             Child(python_in(names["c"], "tests.speaker.wire_probe", *CLIENT_ADDRESSES)),
         ]
@@ -172,11 +180,11 @@ def test_client_kernel_probe_of_a_stale_entry_is_answered(wire: Wire) -> None:
 def test_addresses_nobody_owns_get_no_answer_and_cost_no_drops(wire: Wire) -> None:
     dropped_before = stats(wire.a)["dropped"].get("not_owned", 0)
 
-    arp = wire.probe.ask({"arp": FOREIGN4, "wait": 0.3})
-    ns = wire.probe.ask({"ns": FOREIGN6, "wait": 0.3})
-    wire.probe.ask({"udp": FOREIGN4})
-    time.sleep(0.3)
+    wire.probe.ask({"udp": FOREIGN4})  # the client's kernel asks first, then the probe
+    arp = wire.probe.ask({"arp": FOREIGN4, "then": SENTINELS4, "answers": PORTS, "wait": 3.0})
+    ns = wire.probe.ask({"ns": FOREIGN6, "then": SENTINELS6, "answers": PORTS, "wait": 3.0})
 
+    assert (len(arp["sentinels"]), len(ns["sentinels"])) == (PORTS, PORTS)
     assert (arp["replies"], ns["replies"]) == ([], [])
     state, mac = neighbour(wire.client, FOREIGN4, "eth0")
     assert (state in {"INCOMPLETE", "FAILED"}, mac) == (True, None)
@@ -192,7 +200,7 @@ def test_takeover_moves_the_clients_entries_at_once(wire: Wire) -> None:
 
     started = time.monotonic()
     wire.a.ask({"own": A_TABLE})
-    wire.b.ask({"own": {MOVING4: None, MOVING6: None}})
+    wire.b.ask({"own": {**B_TABLE, MOVING4: None, MOVING6: None}})
     wait_for(lambda: neighbour(wire.client, MOVING4, "eth0")[1] == wire.macs["b"], 1.0)
     moved = time.monotonic() - started
     wait_for(lambda: neighbour(wire.client, MOVING6, "eth0")[1] == wire.macs["b"], 1.0)
@@ -217,13 +225,15 @@ def test_takeover_moves_the_clients_entries_at_once(wire: Wire) -> None:
 
 
 def test_an_ip_restricted_to_one_interface_is_answered_only_there(wire: Wire) -> None:
-    pinned = wire.probe.ask({"arp": PINNED4, "wait": 0.3})["replies"]
-    spread = wire.probe.ask({"arp": SPREAD4, "wait": 0.3})["replies"]
-    pinned6 = wire.probe.ask({"ns": PINNED6, "wait": 0.3})["replies"]
+    ports = sorted([wire.macs["m0"], wire.macs["m1"]])
+    # The sentinel is answered on both ports: eth0's silence is judged after its answer.
+    pinned = wire.probe.ask({"arp": PINNED4, "then": [SPREAD4], "answers": 2, "wait": 3.0})
+    pinned6 = wire.probe.ask({"ns": PINNED6, "then": [SPREAD6], "answers": 2, "wait": 3.0})
 
-    assert [r["hwsrc"] for r in pinned] == [wire.macs["m1"]]
-    assert sorted(r["hwsrc"] for r in spread) == sorted([wire.macs["m0"], wire.macs["m1"]])
-    assert [r["tlla"] for r in pinned6] == [wire.macs["m1"]]
+    assert sorted(r["hwsrc"] for r in pinned["sentinels"]) == ports
+    assert sorted(r["tlla"] for r in pinned6["sentinels"]) == ports
+    assert [r["hwsrc"] for r in pinned["replies"]] == [wire.macs["m1"]]
+    assert [r["tlla"] for r in pinned6["replies"]] == [wire.macs["m1"]]
 
 
 def test_solicited_node_group_is_joined_on_allowed_interfaces_and_left(wire: Wire) -> None:
@@ -234,7 +244,7 @@ def test_solicited_node_group_is_joined_on_allowed_interfaces_and_left(wire: Wir
 
     wait_for(lambda: joined("eth1"), timeout=1.0)
     assert not joined("eth0")
-    wire.m.ask({"own": {PINNED4: ["eth1"], SPREAD4: None}})
+    wire.m.ask({"own": {PINNED4: ["eth1"], SPREAD4: None, SPREAD6: None}})
     wait_for(lambda: not joined("eth1"), timeout=1.0)
     wire.m.ask({"own": M_TABLE})
     wait_for(lambda: joined("eth1"), timeout=1.0)
