@@ -34,9 +34,10 @@ ready. `--trials N` (default 10; 3 with --quick) trials of each fault, link fail
   heartbeat the client heard, run out (a crash, a freeze); its goodbye heard (SIGTERM). No
   failover can beat it; ratio p50/p50 of it. "lost": datagrams to the old MAC after the signal.
 - Property 3, link failure: the winner's switch port down for 2 s, then up (the clock starts
-  before `ip link set` runs). Failover and its baseline as for a crash; a sample Observer (every 0.1 s) over the whole
-  trial counts samples with two answerers, and the changes of answerer from the last sample
-  before the link returned on (moving back once is right: the winner takes its address back).
+  before `ip link set` runs). Failover and its baseline as for a crash; a sample Observer
+  (every 0.1 s) over the whole trial counts samples with two answerers, and the changes of
+  answerer from the last sample before the link returned on (moving back once is right: the
+  winner takes its address back).
 - Property 4, joins and cold starts: (a) a rolling restart (SIGTERM, start, settled; one node at
   a time; 2 rounds, 1 with --quick) under a dense Observer: overlap and gap of each move; and the
   datagrams lost: sent to a node while its speaker did not answer (from the speakers' `no longer
