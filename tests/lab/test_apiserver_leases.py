@@ -40,11 +40,20 @@ def test_a_lease_put_without_a_resource_version_is_refused_as_kube_apiserver_doe
 
 def test_lease_times_must_be_micro_time_with_six_fractional_digits(rest: Rest, namespace: str):
     """apimachinery pkg/apis/meta/v1/micro_time.go: MicroTime decodes with RFC3339Micro,
-    "2006-01-02T15:04:05.000000Z07:00"; a body that does not decode is a 400."""
-    for bad in ("2026-12-02 10:51:49.123456", "2026-12-02T10:51:49Z", "2026-12-02T10:51:49.123Z"):
+    "2006-01-02T15:04:05.000000Z07:00"; a body that does not decode is a 400 carrying Go's
+    time.ParseError (src/time/format.go)."""
+    refusals = {
+        "2026-12-02 10:51:49.123456": 'cannot parse " 10:51:49.123456" as "T"',
+        "2026-12-02T10:51:49Z": 'cannot parse "Z" as ".000000"',
+        "2026-12-02T10:51:49.123Z": 'cannot parse ".123Z" as ".000000"',
+    }
+    for bad, why in refusals.items():
         status, body = rest.post(leases(namespace), lease("bad", renewTime=bad))
         assert status == 400, bad
-        assert "cannot be handled as a Lease" in body["message"]
+        assert body["message"] == (
+            f'Lease in version "v1" cannot be handled as a Lease: parsing time "{bad}" as'
+            f' "2006-01-02T15:04:05.000000Z07:00": {why}'
+        )
     for good in (GOOD, "2026-12-02T11:51:49.123456+01:00"):
         status, _ = rest.post(leases(namespace), lease(f"ok{len(good)}", acquireTime=good))
         assert status == 201, good

@@ -122,9 +122,12 @@ def too_long(path: str, most: int) -> FieldError:
 
 
 def go_value(value: Any) -> str:
-    """How ErrorBody prints a bad value: %q strings, %v scalars, %#v the rest, null for nil."""
+    """How ErrorBody prints a bad value: %q strings, %v scalars, %#v the rest.
+
+    A nil value becomes the string "null" first, so it prints quoted.
+    """
     if value is None:
-        return "null"
+        return '"null"'
     if isinstance(value, str):
         return go_quote(value)
     if isinstance(value, bool):
