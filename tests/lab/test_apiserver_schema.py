@@ -278,6 +278,33 @@ def test_a_default_added_to_the_crd_later_shows_on_old_objects_when_read(rest, n
         rest.ok("DELETE", f"{CRD_PATH}/gadgets.lab.metalpool.io")
 
 
+def test_an_unchanged_value_that_a_tightened_crd_refuses_still_passes_updates(rest, namespace):
+    """Validation ratcheting (KEP-4008, CRDValidationRatcheting, on by default since 1.30;
+    apiextensions pkg/apiserver/validation/ratcheting.go): on update, errors of a value equal
+    to the old object's are dropped, so objects stored before a stricter schema stay writable
+    as long as the offending field is left alone."""
+    crd = yaml.safe_load(yaml.safe_dump(GADGETS))
+    rest.ok("POST", CRD_PATH, crd)
+    gadgets = f"/apis/lab.metalpool.io/v1/namespaces/{namespace}/gadgets"
+    rest.ok("POST", gadgets, {"metadata": {"name": "g"}, "spec": {"size": 10}})
+    stored = rest.ok("GET", f"{CRD_PATH}/gadgets.lab.metalpool.io")
+    schema = stored["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema["properties"]["spec"]["properties"]["size"]["maximum"] = 5
+    rest.ok("PUT", f"{CRD_PATH}/gadgets.lab.metalpool.io", stored)
+    try:
+        labelled = {"metadata": {"labels": {"a": "b"}}}
+        assert rest.patch(f"{gadgets}/g", labelled)[0] == 200
+        status, body = rest.patch(f"{gadgets}/g", {"spec": {"size": 11}})
+        assert status == 422
+        assert body["message"] == (
+            'Gadget.lab.metalpool.io "g" is invalid: spec.size: Invalid value: 11: spec.size in'
+            " body should be less than or equal to 5"
+        )
+        assert rest.patch(f"{gadgets}/g", {"spec": {"size": 4}})[0] == 200
+    finally:
+        rest.ok("DELETE", f"{CRD_PATH}/gadgets.lab.metalpool.io")
+
+
 # ------------------------------------------------------------------ status subresource and CEL
 
 
@@ -387,6 +414,12 @@ def crd_with(**spec_schema: Any) -> dict[str, Any]:
             "spec.versions[0].schema.openAPIV3Schema.properties[spec].items: Required value:"
             " must be specified",
             id="array-without-items",
+        ),
+        pytest.param(
+            {"type": "object", "properties": {"size": {"type": "integer", "default": "big"}}},
+            "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[size].default:"
+            ' Invalid value: "string": spec.size in body must be of type integer: "string"',
+            id="wrong-default",
         ),
     ],
 )

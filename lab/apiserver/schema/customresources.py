@@ -3,7 +3,8 @@
 Pure. `compile_crd` compiles every version of a CRD (SchemaError when one cannot be served).
 `admit` is what the CR decoder and strategy do to a write (apiextensions-apiserver
 pkg/registry/customresource/strategy.go and validator.go): prune, drop disallowed nulls,
-default, then validate the schema, the list types and, on update, the transition rules, which
+default, then validate the schema (ratcheting on update), the list types and, on update, the
+transition rules, which
 are skipped with kube's "some validation rules were not checked" error when a blocking error
 (type, required, enum, too long, too many) is already there. `on_read` defaults a stored object.
 """
@@ -24,7 +25,7 @@ from lab.apiserver.schema.listtypes import list_errors
 from lab.apiserver.schema.pruning import prune_root
 from lab.apiserver.schema.rules import transition_errors
 from lab.apiserver.schema.structural import Schema, SchemaError, compile_schema
-from lab.apiserver.schema.validation import validate
+from lab.apiserver.schema.validation import ABSENT, child, validate
 
 # strategy.go hasBlockingErr: after one of these, CEL rules are not evaluated.
 BLOCKING = frozenset(
@@ -58,7 +59,11 @@ class VersionSchema:
         prune_root(obj, self.root)
         prune_nulls(obj, self.root)
         apply_defaults(obj, self.root)
-        errors = validate(obj, self.root) + list_errors(obj, self.root)
+        errors = validate(obj, self.root, "", ABSENT if old is None else old)
+        # strategy.go ValidateUpdate ratchets list types as a whole: checked only when the old
+        # object passes them.
+        if old is None or not list_errors(old, self.root):
+            errors += list_errors(obj, self.root)
         if old is not None and self.has_rules:
             if any(error.type in BLOCKING for error in errors):
                 errors.append(NOT_CHECKED)
@@ -89,7 +94,31 @@ def compile_version(version: Mapping[str, Any], path: str) -> VersionSchema:
     """The compiled schema of one entry of spec.versions; SchemaError if it cannot be served."""
     raw = (version.get("schema") or {}).get("openAPIV3Schema")
     root = compile_schema(raw, f"{path}.schema.openAPIV3Schema")
+    wrong_defaults = _default_errors(root, f"{path}.schema.openAPIV3Schema")
+    if wrong_defaults:
+        raise SchemaError(wrong_defaults)
     return VersionSchema(root=root, has_defaults=has_any_default(root), has_rules=_has_rules(root))
+
+
+def _default_errors(schema: Schema | None, path: str, field: str = "") -> list[FieldError]:
+    """Defaults that do not validate against their own node: kube refuses such a CRD.
+
+    apiextensions schema/defaulting/validation.go validates each default with the field's path
+    in the messages and reports it under the schema path's `.default`.
+    """
+    if schema is None:
+        return []
+    errors: list[FieldError] = []
+    if schema.has_default:
+        errors += [
+            FieldError(type=e.type, field=f"{path}.default", value=e.value, detail=e.detail)
+            for e in validate(schema.default, schema, field)
+        ]
+    for name, sub in schema.properties.items():
+        errors += _default_errors(sub, f"{path}.properties[{name}]", child(field, name))
+    errors += _default_errors(schema.additional, f"{path}.additionalProperties", f"{field}[*]")
+    errors += _default_errors(schema.items, f"{path}.items", f"{field}[*]")
+    return errors
 
 
 def compile_crd(crd: Mapping[str, Any]) -> dict[str, VersionSchema]:

@@ -34,11 +34,6 @@ OBJECT_META_FIELDS = frozenset(
 )
 
 
-def prune_object(obj: dict[str, Any], schema: Schema) -> None:
-    """Prune a whole custom resource: its root counts as an embedded resource."""
-    _prune(obj, schema, embedded=True)
-
-
 def coerce_metadata(metadata: Any) -> Any:
     """ObjectMeta's view of `metadata`: only its own fields, none of them empty."""
     if not isinstance(metadata, dict):

@@ -36,7 +36,7 @@ class Rule:
 
     def holds(self, new: Any, old: Any) -> bool:
         """Whether the transition keeps the value (CEL equality: a bool is never a number)."""
-        return _equal(new, old)
+        return same_value(new, old)
 
     def error(self, path: str, schema_type: str) -> FieldError:
         """The field error for a failed rule, as fieldErrorForReason builds it."""
@@ -99,11 +99,12 @@ def _key(item: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(repr(item.get(k)) for k in keys)
 
 
-def _equal(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Deep equality of decoded JSON values in which a boolean never equals a number."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)

@@ -6,7 +6,9 @@ apiextensions-apiserver pkg/apiserver/validation/validation.go kubeOpenAPIResult
 required → Required, enum → NotSupported, maxLength → TooLong, maxItems/maxProperties →
 TooMany, type and format → TypeInvalid, the rest → Invalid with kube-openapi's sentence
 ("spec.x in body should match '...'"). Sibling properties are visited in name order (kube's
-order is Go map order, i.e. random).
+order is Go map order, i.e. random). On update, validation ratchets (KEP-4008, GA in 1.30:
+apiextensions validation/ratcheting.go): a value equal to the old object's correlated value (same
+property; same key in a map list, same item in a set) reports no errors.
 """
 
 import json
@@ -24,6 +26,7 @@ from lab.apiserver.schema.fields import (
     type_invalid,
 )
 from lab.apiserver.schema.formats import CHECKS
+from lab.apiserver.schema.rules import same_value
 from lab.apiserver.schema.structural import Schema
 
 JSON_KINDS = {bool: "boolean", int: "integer", float: "number", str: "string"}
@@ -45,8 +48,17 @@ def child(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def validate(value: Any, schema: Schema, path: str = "") -> list[FieldError]:
-    """All errors of `value` against `schema`, outermost first."""
+class Absent:
+    """No correlated old value (a create, or a field or item the old object lacks)."""
+
+
+ABSENT = Absent()
+
+
+def validate(value: Any, schema: Schema, path: str = "", old: Any = ABSENT) -> list[FieldError]:
+    """All errors of `value` against `schema`, outermost first; none where `old` is equal."""
+    if not isinstance(old, Absent) and same_value(value, old):
+        return []
     if value is None:
         if schema.nullable or not schema.types:
             return []
@@ -57,12 +69,12 @@ def validate(value: Any, schema: Schema, path: str = "") -> list[FieldError]:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         errors += _number_errors(value, schema, path)
     elif isinstance(value, list):
-        errors += _array_errors(value, schema, path)
+        errors += _array_errors(value, schema, path, old)
     if schema.enum is not None and not any(_enum_equal(value, e) for e in schema.enum):
         allowed = [e if isinstance(e, str) else _json(e) for e in schema.enum]
         errors.append(not_supported(path, value, allowed))
     if isinstance(value, dict):
-        errors += _object_errors(value, schema, path)
+        errors += _object_errors(value, schema, path, old if isinstance(old, dict) else {})
     return errors
 
 
@@ -139,11 +151,12 @@ def _number_errors(value: float, schema: Schema, path: str) -> list[FieldError]:
     return errors
 
 
-def _array_errors(value: list[Any], schema: Schema, path: str) -> list[FieldError]:
+def _array_errors(value: list[Any], schema: Schema, path: str, old: Any) -> list[FieldError]:
     errors: list[FieldError] = []
     if schema.items is not None:
         for index, item in enumerate(value):
-            errors += validate(item, schema.items, f"{path}[{index}]")
+            previous = _correlated_item(item, schema, old)
+            errors += validate(item, schema.items, f"{path}[{index}]", previous)
     if schema.min_items is not None and len(value) < schema.min_items:
         errors.append(
             invalid(
@@ -155,7 +168,25 @@ def _array_errors(value: list[Any], schema: Schema, path: str) -> list[FieldErro
     return errors
 
 
-def _object_errors(value: dict[str, Any], schema: Schema, path: str) -> list[FieldError]:
+def _correlated_item(item: Any, schema: Schema, old: Any) -> Any:
+    """The old item a new one is compared with: same keys in a map list, equal in a set."""
+    if not isinstance(old, list):
+        return ABSENT
+    if schema.list_type == "set":
+        return next((o for o in old if same_value(o, item)), ABSENT)
+    if schema.list_type == "map" and isinstance(item, dict):
+        keys = schema.list_map_keys
+        for candidate in old:
+            if isinstance(candidate, dict) and all(
+                k in item and k in candidate and same_value(item[k], candidate[k]) for k in keys
+            ):
+                return candidate
+    return ABSENT
+
+
+def _object_errors(
+    value: dict[str, Any], schema: Schema, path: str, old: dict[str, Any]
+) -> list[FieldError]:
     count = len(value)
     if schema.min_properties is not None and count < schema.min_properties:
         least = schema.min_properties
@@ -167,10 +198,11 @@ def _object_errors(value: dict[str, Any], schema: Schema, path: str) -> list[Fie
     if schema.additional is not None:
         for key in sorted(value):
             if key not in schema.properties:
-                errors += validate(value[key], schema.additional, child(path, key))
+                previous = old.get(key, ABSENT)
+                errors += validate(value[key], schema.additional, child(path, key), previous)
     for name, sub in schema.properties.items():
         if name in value:
-            errors += validate(value[name], sub, child(path, name))
+            errors += validate(value[name], sub, child(path, name), old.get(name, ABSENT))
     errors += [required(child(path, name)) for name in schema.required if name not in value]
     return errors
 
