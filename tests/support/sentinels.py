@@ -9,12 +9,11 @@ says what orders it after that point.
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
-from kubernetes.client.exceptions import ApiException
-
-from tests.support.cluster import Cluster, eventually
+from tests.support.cluster import eventually
 
 ALLOCATED = "metallb.io/IPAllocated"  # the controller's own condition type on a Service
 TAMPERED = "set by a test; the controller must write its own message back"
@@ -43,7 +42,14 @@ async def run_until(
             await task
 
 
-def reconciled(cluster: Cluster, service: str, namespace: str = "demo") -> None:
+class Kubectl(Protocol):
+    """What drives a cluster by the real kubectl as an admin: tests.support.cluster's Cluster, or
+    lab.demo's Lab. It raises when kubectl fails."""
+
+    def kubectl(self, *args: str) -> str: ...
+
+
+def reconciled(cluster: Kubectl, service: str, namespace: str = "demo") -> None:
     """Return once the controller has reconciled `service` as it is now, or later.
 
     The message of the controller's condition is overwritten through /status. The controller is
@@ -53,27 +59,39 @@ def reconciled(cluster: Cluster, service: str, namespace: str = "demo") -> None:
     a write planned earlier is refused with 409 and planned again. Whatever an earlier change
     on the Service asked of the controller has therefore been decided, and whatever that
     reconcile wrote before the status (a pool's quarantine, controller/worker.py `_write`) has
-    landed.
+    landed. The overwrite is a JSON patch whose `test` of the resourceVersion makes it miss a
+    write of the controller's that came between (kube-apiserver: 422): it is then made again.
     """
+    where = ("-n", namespace)
+
+    def allocated() -> dict[str, Any]:
+        obj = json.loads(cluster.kubectl("get", "service", service, *where, "-o", "json"))
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        found = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+        for index, condition in enumerate(conditions):
+            if condition.get("type") == ALLOCATED:
+                return {**found, "index": index, "message": condition.get("message")}
+        raise AssertionError(f"{namespace}/{service} has no {ALLOCATED} condition: {obj}")
+
+    refused: list[str] = []
 
     def overwrite() -> bool:
-        obj = cluster.raw_service(service, namespace)
-        conditions = (obj.get("status") or {}).get("conditions") or []
-        index = next(i for i, c in enumerate(conditions) if c["type"] == ALLOCATED)
+        now = allocated()
         patch = [
-            {"op": "test", "path": "/metadata/resourceVersion",
-             "value": obj["metadata"]["resourceVersion"]},
-            {"op": "replace", "path": f"/status/conditions/{index}/message", "value": TAMPERED},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": now["resourceVersion"]},
+            {"op": "replace", "path": f"/status/conditions/{now['index']}/message",
+             "value": TAMPERED},
         ]  # fmt: skip
         try:
-            cluster.core.patch_namespaced_service_status(
-                service, namespace, patch, _content_type="application/json-patch+json"
-            )
-        except ApiException as error:
-            if error.status in (409, 422):  # a write of the controller's came between: again
-                return False
-            raise
+            cluster.kubectl("patch", "service", service, *where, "--subresource=status",
+                            "--type=json", "-p", json.dumps(patch))  # fmt: skip
+        except (AssertionError, RuntimeError) as error:  # Cluster's and Lab's kubectl failures
+            refused.append(str(error))
+            return False
         return True
 
-    eventually(overwrite, timeout=5)
-    eventually(lambda: cluster.condition(service, namespace).get("message") != TAMPERED)
+    try:
+        eventually(overwrite, timeout=5)
+    except AssertionError:
+        raise AssertionError(f"cannot overwrite the condition: {refused[-1:]}") from None
+    eventually(lambda: allocated()["message"] != TAMPERED)
