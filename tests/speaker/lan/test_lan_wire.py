@@ -27,6 +27,7 @@ from tests.support.objects import (
     pool_object,
 )
 from tests.support.onwire import client_probe
+from tests.support.sentinels import reconciled
 
 pytestmark = [
     pytest.mark.wire,
@@ -174,7 +175,10 @@ def test_a_requested_address_in_conflict_is_reported_and_never_moved(lab: Lab, c
     assert ASKED in message
     assert rogue_mac(lab) in message
     assert events(lab, "asked", "AddressConflict")
-    time.sleep(1.0)  # a controller that moved it would have done so by now
+    assert "metalpool.io/address-conflict" in service_json(lab, "asked")["metadata"]["annotations"]
+    # The sentinel: a reconcile of "asked" that saw the conflict, and its writes, are done. A
+    # quarantine would have been written before that status, and a move needs a quarantine.
+    reconciled(lab, "asked", NS)
     assert address_of(lab, "asked") == ASKED
     assert answerers(client, ASKED) == {rogue_mac(lab)}
     pool = json.loads(lab.kubectl("get", "ipaddresspool", "asked", "-n", "metallb-system",
