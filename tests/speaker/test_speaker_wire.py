@@ -17,13 +17,15 @@ import pytest
 from lab.demo import Lab
 from lab.network import ip
 from speaker.cluster.election import rank
-from tests.support.netns import unavailable_reason
+from tests.support.cluster import eventually
+from tests.support.netns import Child, unavailable_reason
 from tests.support.objects import (
     endpoint,
     endpoint_slice_object,
     l2_advertisement_object,
     pool_object,
 )
+from tests.support.onwire import announced, answerers, client_probe
 
 pytestmark = [
     pytest.mark.wire,
@@ -127,13 +129,53 @@ def test_the_client_resolves_a_service_ip_to_the_mac_metallbs_election_picks(lab
     assert lab.owner(address) == expected
 
 
-def test_addresses_nobody_announces_get_no_answer(lab: Lab):
-    assert lab.resolve("192.0.2.39", timeout=1.5) is None
+@pytest.fixture(scope="module")
+def probe(lab: Lab) -> Iterator[Child]:
+    with client_probe(lab) as child:
+        yield child
 
 
-def test_a_service_without_ready_endpoints_is_not_answered(lab: Lab):
+@pytest.fixture(scope="module")
+def sentinels(lab: Lab, probe: Child) -> list[str]:
+    """An address per node that this node alone announces (Local policy, its endpoint there)."""
+    addresses = []
+    for node in NODES:
+        (address,) = deploy(lab, f"sentinel-{node}", nodes=(node,), externalTrafficPolicy="Local")
+        mac = node_mac(lab, node)
+        eventually(lambda a=address, m=mac: answerers(probe, a) == {m}, timeout=10)  # type: ignore[misc]
+        addresses.append(address)
+    return addresses
+
+
+def node_mac(lab: Lab, node: str) -> str:
+    assert lab.network is not None
+    return lab.network.hosts[node].mac
+
+
+def unanswered(probe: Child, address: str, sentinels: list[str]) -> list[dict[str, Any]]:
+    """The replies to an ARP request for `address`, judged once every node answered after it.
+
+    Each speaker handles its socket's requests in turn: once it has answered its sentinel,
+    asked after `address`, any answer it would give for `address` is in the same capture.
+    """
+    asked = probe.ask({"arp": address, "then": sentinels, "answers": len(sentinels), "wait": 5})
+    assert len(asked["sentinels"]) == len(sentinels), asked
+    replies: list[dict[str, Any]] = asked["replies"]
+    return replies
+
+
+def test_addresses_nobody_announces_get_no_answer(probe: Child, sentinels: list[str]):
+    assert unanswered(probe, "192.0.2.39", sentinels) == []
+
+
+def test_a_service_without_ready_endpoints_is_not_answered(
+    lab: Lab, probe: Child, sentinels: list[str]
+):
     (address,) = deploy(lab, "idle", ready=False)
-    assert lab.resolve(address, timeout=2.0) is None
+    # The speakers' verdict on this Service is out before the wire is asked.
+    said = eventually(lambda: announced(lab, "wire", "idle").get("reason") == "NoEndpoints")
+    assert said
+    assert unanswered(probe, address, sentinels) == []
 
 
 def test_local_traffic_policy_picks_the_node_with_the_endpoint(lab: Lab):
@@ -148,13 +190,15 @@ def test_node_selectors_restrict_who_answers(lab: Lab):
     assert lab.owner(address) == "node-2"
 
 
-def test_advertised_interfaces_restrict_where_it_is_answered(lab: Lab):
+def test_advertised_interfaces_restrict_where_it_is_answered(
+    lab: Lab, probe: Child, sentinels: list[str]
+):
     (address,) = deploy(lab, "elsewhere", pool_name="third")
     announcer(lab, "elsewhere")
     items = lab.kubectl("get", "servicel2statuses", "-n", "metallb-system", "-o",
                         "jsonpath={.items[*].status.interfaces[*].name}")  # fmt: skip
     assert "eth9" in items.split()
-    assert lab.resolve(address, timeout=1.5) is None  # the nodes have no eth9: never on eth0
+    assert unanswered(probe, address, sentinels) == []  # the nodes have no eth9: never on eth0
     events = lab.kubectl("get", "events", "-n", "wire", "--field-selector",
                          "involvedObject.name=elsewhere,reason=announceFailed",
                          "-o", "jsonpath={.items[*].message}")  # fmt: skip
