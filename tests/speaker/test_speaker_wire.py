@@ -26,6 +26,7 @@ from tests.support.objects import (
     pool_object,
 )
 from tests.support.onwire import announced, answerers, client_probe
+from tests.support.sentinels import unanswered
 
 pytestmark = [
     pytest.mark.wire,
@@ -150,18 +151,6 @@ def sentinels(lab: Lab, probe: Child) -> list[str]:
 def node_mac(lab: Lab, node: str) -> str:
     assert lab.network is not None
     return lab.network.hosts[node].mac
-
-
-def unanswered(probe: Child, address: str, sentinels: list[str]) -> list[dict[str, Any]]:
-    """The replies to an ARP request for `address`, judged once every node answered after it.
-
-    Each speaker handles its socket's requests in turn: once it has answered its sentinel,
-    asked after `address`, any answer it would give for `address` is in the same capture.
-    """
-    asked = probe.ask({"arp": address, "then": sentinels, "answers": len(sentinels), "wait": 5})
-    assert len(asked["sentinels"]) == len(sentinels), asked
-    replies: list[dict[str, Any]] = asked["replies"]
-    return replies
 
 
 def test_addresses_nobody_announces_get_no_answer(probe: Child, sentinels: list[str]):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from tests.support.cluster import eventually
+from tests.support.netns import Child
 
 ALLOCATED = "metallb.io/IPAllocated"  # the controller's own condition type on a Service
 TAMPERED = "set by a test; the controller must write its own message back"
@@ -95,3 +96,17 @@ def reconciled(cluster: Kubectl, service: str, namespace: str = "demo") -> None:
     except AssertionError:
         raise AssertionError(f"cannot overwrite the condition: {refused[-1:]}") from None
     eventually(lambda: allocated()["message"] != TAMPERED)
+
+
+def unanswered(probe: Child, address: str, sentinels: list[str]) -> list[dict[str, Any]]:
+    """The replies to the client's ARP request for `address`, once every sentinel is answered.
+
+    `probe` is tests.speaker.wire_probe; `sentinels` holds an address per responder port that
+    this port alone answers. A responder handles its socket's requests in turn, so once it has
+    answered its sentinel, asked after `address`, any answer it would give for `address` is in
+    the same capture: an empty list is silence, not slowness.
+    """
+    asked = probe.ask({"arp": address, "then": sentinels, "answers": len(sentinels), "wait": 5})
+    assert len(asked["sentinels"]) == len(sentinels), asked
+    replies: list[dict[str, Any]] = asked["replies"]
+    return replies
