@@ -26,7 +26,7 @@ from tests.support.objects import (
     pool_object,
 )
 from tests.support.onwire import announced, answerers, client_probe
-from tests.support.sentinels import unanswered
+from tests.support.sentinels import all_answers
 
 pytestmark = [
     pytest.mark.wire,
@@ -154,7 +154,7 @@ def node_mac(lab: Lab, node: str) -> str:
 
 
 def test_addresses_nobody_announces_get_no_answer(probe: Child, sentinels: list[str]):
-    assert unanswered(probe, "192.0.2.39", sentinels) == []
+    assert all_answers(probe, "192.0.2.39", sentinels) == []
 
 
 def test_a_service_without_ready_endpoints_is_not_answered(
@@ -164,7 +164,7 @@ def test_a_service_without_ready_endpoints_is_not_answered(
     # The speakers' verdict on this Service is out before the wire is asked.
     said = eventually(lambda: announced(lab, "wire", "idle").get("reason") == "NoEndpoints")
     assert said
-    assert unanswered(probe, address, sentinels) == []
+    assert all_answers(probe, address, sentinels) == []
 
 
 def test_local_traffic_policy_picks_the_node_with_the_endpoint(lab: Lab):
@@ -187,7 +187,7 @@ def test_advertised_interfaces_restrict_where_it_is_answered(
     items = lab.kubectl("get", "servicel2statuses", "-n", "metallb-system", "-o",
                         "jsonpath={.items[*].status.interfaces[*].name}")  # fmt: skip
     assert "eth9" in items.split()
-    assert unanswered(probe, address, sentinels) == []  # the nodes have no eth9: never on eth0
+    assert all_answers(probe, address, sentinels) == []  # the nodes have no eth9: never on eth0
     events = lab.kubectl("get", "events", "-n", "wire", "--field-selector",
                          "involvedObject.name=elsewhere,reason=announceFailed",
                          "-o", "jsonpath={.items[*].message}")  # fmt: skip

@@ -13,8 +13,16 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from lab.demo import Lab
 from tests.support.cluster import eventually
 from tests.support.netns import Child
+from tests.support.objects import (
+    endpoint,
+    endpoint_slice_object,
+    l2_advertisement_object,
+    pool_object,
+)
+from tests.support.onwire import answerers
 
 ALLOCATED = "metallb.io/IPAllocated"  # the controller's own condition type on a Service
 TAMPERED = "set by a test; the controller must write its own message back"
@@ -98,7 +106,7 @@ def reconciled(cluster: Kubectl, service: str, namespace: str = "demo") -> None:
     eventually(lambda: allocated()["message"] != TAMPERED)
 
 
-def unanswered(probe: Child, address: str, sentinels: list[str]) -> list[dict[str, Any]]:
+def all_answers(probe: Child, address: str, sentinels: list[str]) -> list[dict[str, Any]]:
     """The replies to the client's ARP request for `address`, once every sentinel is answered.
 
     `probe` is tests.speaker.wire_probe; `sentinels` holds an address per responder port that
@@ -110,3 +118,42 @@ def unanswered(probe: Child, address: str, sentinels: list[str]) -> list[dict[st
     assert len(asked["sentinels"]) == len(sentinels), asked
     replies: list[dict[str, Any]] = asked["replies"]
     return replies
+
+
+def node_sentinels(lab: Lab, probe: Child, addresses: dict[str, str]) -> list[str]:
+    """Make each node announce its own address (node → address); return them once answered.
+
+    Per node: a pool of that one address, an L2Advertisement whose nodeSelectors pick that node
+    alone, and a Service with a ready endpoint there, in namespace "sentinels" (so they never
+    show among a test's own Services). A node the speakers may not use cannot have one.
+    """
+    lab.kubectl("create", "namespace", "sentinels")
+    objects: list[dict[str, Any]] = []
+    for node, address in addresses.items():
+        name = f"sentinel-{node}"
+        selectors = [{"matchLabels": {"kubernetes.io/hostname": node}}]
+        objects += [
+            pool_object(name, f"{address}/32", autoAssign=False),
+            l2_advertisement_object(name, ipAddressPools=[name], nodeSelectors=selectors),
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": name,
+                    "namespace": "sentinels",
+                    "annotations": {"metallb.io/address-pool": name},
+                },
+                "spec": {
+                    "type": "LoadBalancer",
+                    "selector": {"app": name},
+                    "ports": [{"port": 80, "protocol": "TCP"}],
+                },
+            },
+            endpoint_slice_object(name, "sentinels", endpoint(node, address="10.244.6.1")),
+        ]
+    lab.apply(objects)
+    assert lab.network is not None
+    for node, address in addresses.items():
+        mac = lab.network.hosts[node].mac
+        eventually(lambda a=address, m=mac: answerers(probe, a) == {m}, timeout=20)  # type: ignore[misc]
+    return list(addresses.values())

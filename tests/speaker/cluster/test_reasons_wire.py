@@ -38,7 +38,7 @@ from tests.support.objects import (
     pool_object,
 )
 from tests.support.onwire import answerers, client_probe
-from tests.support.sentinels import unanswered
+from tests.support.sentinels import all_answers, node_sentinels
 
 pytestmark = [
     pytest.mark.wire,
@@ -204,37 +204,8 @@ SENTINELS = {"node-1": "192.0.2.110", "node-2": "192.0.2.111"}
 
 @pytest.fixture(scope="module")
 def sentinels(lab: Lab, client: Child) -> list[str]:
-    """The SENTINELS' addresses, once each is answered by its node alone (namespace "sentinels")."""
     assert set(SENTINELS) == ELIGIBLE
-    lab.kubectl("create", "namespace", "sentinels")
-    found = []
-    for node, address in SENTINELS.items():
-        name = f"sentinel-{node}"
-        found += [
-            pool_object(name, f"{address}/32", autoAssign=False),
-            l2_advertisement_object(name, ipAddressPools=[name], nodeSelectors=only(node)),
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {
-                    "name": name,
-                    "namespace": "sentinels",
-                    "annotations": {"metallb.io/address-pool": name},
-                },
-                "spec": {
-                    "type": "LoadBalancer",
-                    "selector": {"app": name},
-                    "ports": [{"port": 80, "protocol": "TCP"}],
-                },
-            },
-            endpoint_slice_object(name, "sentinels", endpoint(node, address="10.244.6.1")),
-        ]
-    lab.apply(found)
-    assert lab.network is not None
-    for node, address in SENTINELS.items():
-        mac = lab.network.hosts[node].mac
-        eventually(lambda a=address, m=mac: answerers(client, a) == {m}, timeout=20)  # type: ignore[misc]
-    return list(SENTINELS.values())
+    return node_sentinels(lab, client, SENTINELS)
 
 
 def announced(lab: Lab, name: str) -> dict[str, Any]:
@@ -326,7 +297,7 @@ def test_the_client_gets_no_arp_answer_for_any_of_their_addresses(
     client: Child, sentinels: list[str]
 ):
     for name, case in CASES.items():
-        assert unanswered(client, case.address, sentinels) == [], name
+        assert all_answers(client, case.address, sentinels) == [], name
 
 
 def test_an_advertisement_for_the_pool_gets_it_announced_by_the_node_the_message_names(

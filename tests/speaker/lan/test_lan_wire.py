@@ -27,7 +27,7 @@ from tests.support.objects import (
     pool_object,
 )
 from tests.support.onwire import client_probe
-from tests.support.sentinels import reconciled
+from tests.support.sentinels import all_answers, node_sentinels, reconciled
 
 pytestmark = [
     pytest.mark.wire,
@@ -73,6 +73,12 @@ def lab() -> Iterator[Lab]:
 def client(lab: Lab) -> Iterator[Child]:
     with client_probe(lab) as child:
         yield child
+
+
+@pytest.fixture(scope="module")
+def sentinels(lab: Lab, client: Child) -> list[str]:
+    """An address per node that this node alone announces (see `speakers_answering`)."""
+    return node_sentinels(lab, client, {"node-1": "192.0.2.110", "node-2": "192.0.2.111"})
 
 
 def deploy(
@@ -126,6 +132,16 @@ def answerers(client: Child, address: str) -> set[str]:
     return onwire.answerers(client, address, samples=5, wait=0.2)
 
 
+def speakers_answering(lab: Lab, client: Child, sentinels: list[str], address: str) -> set[str]:
+    """The speakers that answer the client's ARP request for `address`, every one of them.
+
+    Judged from a capture that ends once each node has answered its sentinel, asked after
+    `address` (tests.support.sentinels.all_answers): a speaker missing from it is silent.
+    """
+    heard = {str(r["hwsrc"]) for r in all_answers(client, address, sentinels)}
+    return heard & speaker_macs(lab)
+
+
 def rogue_mac(lab: Lab) -> str:
     assert lab.network is not None
     return lab.network.hosts["rogue"].mac
@@ -137,7 +153,7 @@ def speaker_macs(lab: Lab) -> set[str]:
 
 
 def test_an_address_another_device_holds_is_quarantined_and_the_service_gets_the_next(
-    lab: Lab, client: Child
+    lab: Lab, client: Child, sentinels: list[str]
 ):
     first = deploy(lab, "web", "auto")
     assert first in (HELD, "192.0.2.61")  # the controller may already have moved it
@@ -158,13 +174,16 @@ def test_an_address_another_device_holds_is_quarantined_and_the_service_gets_the
     assert events(lab, "web", "AddressQuarantined")
     # On the wire: the held address is the rogue's alone; the new one a speaker's alone.
     assert answerers(client, HELD) == {rogue_mac(lab)}
-    assert len(answerers(client, "192.0.2.61") & speaker_macs(lab)) == 1
+    assert speakers_answering(lab, client, sentinels, HELD) == set()
+    assert len(speakers_answering(lab, client, sentinels, "192.0.2.61")) == 1
     assert "metalpool.io/address-conflict" not in service_json(lab, "web")["metadata"].get(
         "annotations", {}
     )
 
 
-def test_a_requested_address_in_conflict_is_reported_and_never_moved(lab: Lab, client: Child):
+def test_a_requested_address_in_conflict_is_reported_and_never_moved(
+    lab: Lab, client: Child, sentinels: list[str]
+):
     address = deploy(lab, "asked", "asked", annotations={"metallb.io/loadBalancerIPs": ASKED})
     assert address == ASKED
     condition = eventually(
@@ -181,6 +200,7 @@ def test_a_requested_address_in_conflict_is_reported_and_never_moved(lab: Lab, c
     reconciled(lab, "asked", NS)
     assert address_of(lab, "asked") == ASKED
     assert answerers(client, ASKED) == {rogue_mac(lab)}
+    assert speakers_answering(lab, client, sentinels, ASKED) == set()
     pool = json.loads(lab.kubectl("get", "ipaddresspool", "asked", "-n", "metallb-system",
                                   "-o", "json"))  # fmt: skip
     assert "metalpool.io/quarantine" not in pool["metadata"].get("annotations", {})
@@ -201,7 +221,7 @@ def test_an_ipv6_address_another_device_holds_is_found_by_duplicate_address_dete
 
 
 def test_a_conflict_while_announcing_is_defended_once_per_ten_seconds_and_reported(
-    lab: Lab, client: Child
+    lab: Lab, client: Child, sentinels: list[str]
 ):
     address = deploy(lab, "later", "later")
     assert address == CLAIMED
@@ -230,7 +250,7 @@ def test_a_conflict_while_announcing_is_defended_once_per_ten_seconds_and_report
     assert len(reports) == 1  # one Event a minute per address and MAC, however many claims
     assert CLAIMED in reports[0]
     assert rogue_mac(lab) in reports[0]
-    assert answerers(client, CLAIMED) & speaker_macs(lab) == {owner}  # still announced
+    assert speakers_answering(lab, client, sentinels, CLAIMED) == {owner}  # still, and alone
 
 
 def test_a_conflict_that_goes_away_is_announced_after_a_re_probe(lab: Lab, client: Child):
