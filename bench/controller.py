@@ -33,6 +33,9 @@ from typing import Any
 
 import yaml
 
+from lab.apiserver import tls
+from lab.apiserver.auth.tokens import ADMIN_TOKEN
+
 ROOT = Path(__file__).resolve().parent.parent
 CRDS = ROOT / "deploy" / "crds"
 NS = "bench"  # where the Services live
@@ -70,15 +73,18 @@ class Rest:
     """One keep-alive HTTP connection to the API server; JSON in and out."""
 
     def __init__(self, url: str, timeout: float | None = 30) -> None:
-        host, port = url.removeprefix("http://").split(":")
-        self._conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        host, port = url.removeprefix("https://").split(":")
+        # The server serves this process's certificate (Lab.start_server); the lab's admin.
+        context = tls.client_context(tls.credentials().ca)
+        self._conn = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=context)
+        self._admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
     def call(
         self, method: str, path: str, body: bytes | None = None, kind: str = "json"
     ) -> dict[str, Any]:
         """Send one request; raise BenchError unless it succeeded."""
         headers = {"Content-Type": f"application/{kind}"} if body is not None else {}
-        self._conn.request(method, path, body=body, headers=headers)
+        self._conn.request(method, path, body=body, headers={**headers, **self._admin})
         response = self._conn.getresponse()
         raw = response.read()
         if response.status >= 300:
@@ -92,7 +98,7 @@ class Rest:
 
     def stream(self, path: str) -> http.client.HTTPResponse:
         """GET a streaming response (a watch): read it line by line."""
-        self._conn.request("GET", path)
+        self._conn.request("GET", path, headers=self._admin)
         return self._conn.getresponse()
 
     def shutdown(self) -> None:
@@ -204,11 +210,12 @@ class Lab:
         """Start `python -m lab.apiserver` and return its URL (the one line it prints)."""
         command = [sys.executable, "-m", "lab.apiserver", "--port", "0"]
         command += ["--kubeconfig", str(self.kubeconfig), "--history", "200000"]
+        command += tls.server_flags(self.workdir, tls.credentials())
         log = (self.workdir / "apiserver.log").open("wb")
         self.server = self._spawn(command, stdout=subprocess.PIPE, stderr=log)
         assert self.server.stdout is not None  # noqa: S101 - asked for above
         self.url = self.server.stdout.readline().decode().strip()
-        if not self.url.startswith("http://"):
+        if not self.url.startswith("https://"):
             raise BenchError(f"the API server did not start; see {log.name}")
         return self.url
 

@@ -10,7 +10,6 @@ import json
 import random
 import threading
 import time
-import urllib.request
 from datetime import datetime
 from typing import Any
 
@@ -141,19 +140,18 @@ class Bench:
     def lease_writes(self, seconds: float) -> dict[str, int]:
         """Writes to each speaker's Lease over `seconds`, counted from a watch of their Leases."""
         path = "/apis/coordination.k8s.io/v1/namespaces/metallb-system/leases"
-        base = self.lab.server.url
-        with urllib.request.urlopen(base + path, timeout=10) as response:  # noqa: S310 - the lab's
+        with self.lab.api_get(path, timeout=10) as response:
             listing = json.load(response)
         version = listing["metadata"]["resourceVersion"]
         names = {lease_name(node): node for node in self.lab.node_names}
         seen: list[tuple[float, str]] = []
-        url = f"{base}{path}?watch=true&resourceVersion={version}&timeoutSeconds={seconds + 2:.0f}"
+        query = f"watch=true&resourceVersion={version}&timeoutSeconds={seconds + 2:.0f}"
 
         problems: list[str] = []
 
         def watch() -> None:
             try:
-                with urllib.request.urlopen(url, timeout=seconds + 30) as stream:  # noqa: S310
+                with self.lab.api_get(f"{path}?{query}", timeout=seconds + 30) as stream:
                     for raw in stream:
                         event = json.loads(raw)
                         name = (event.get("object") or {}).get("metadata", {}).get("name")

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,9 @@ from typing import Any
 
 import yaml
 
+from lab import accounts
+from lab.apiserver import tls
+from lab.apiserver.auth.tokens import ADMIN_TOKEN
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.process import ApiServerProcess
 from lab.kubectl import KUBECTL, kubectl_problem
@@ -74,9 +78,10 @@ class Lab:
 
     def __enter__(self) -> "Lab":
         self.server.start()
-        self.kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.server.url)
+        ca = self.server.ca
+        self.kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.server.url, ca=ca)
         self.node_kubeconfig = write_kubeconfig(
-            self.workdir / "kubeconfig-in-nodes", f"http://127.0.0.1:{API_PORT_IN_NODES}"
+            self.workdir / "kubeconfig-in-nodes", self.node_url, ca=ca
         )
         return self
 
@@ -106,10 +111,29 @@ class Lab:
         for node in self.node_names:
             self.wait_speaker(node)  # all live: the first one up announces everything meanwhile
 
+    @property
+    def node_url(self) -> str:
+        """The API server's URL inside a node's namespace."""
+        return f"https://127.0.0.1:{API_PORT_IN_NODES}"
+
     def install(self) -> None:
-        """The CRDs and the metallb-system namespace, as `kubectl apply -f deploy/crds/` does."""
+        """The CRDs, the metallb-system namespace and deploy/'s RBAC; the programs' identities.
+
+        The controller and the speakers run as deploy/'s ServiceAccounts (lab/accounts.py), with
+        tokens from `kubectl create token`, so RBAC holds them to what the manifests grant.
+        """
         self.kubectl("apply", "-f", str(ROOT / "deploy" / "crds"))
         self.kubectl("create", "namespace", "metallb-system")
+        admin = accounts.run_kubectl(KUBECTL, self.kubeconfig)
+        accounts.grant(admin)
+        ca = self.server.ca
+        self.controller_kubeconfig = accounts.account_kubeconfig(
+            admin, accounts.CONTROLLER, self.workdir / "kubeconfig-controller",
+            url=self.server.url, ca=ca,
+        )  # fmt: skip
+        self.speaker_kubeconfig = accounts.account_kubeconfig(
+            admin, accounts.SPEAKER, self.workdir / "kubeconfig-speaker", url=self.node_url, ca=ca
+        )
 
     def wire(self, rogue: tuple[str, ...] = ()) -> None:
         """Node and client namespaces on one bridge; the Nodes registered; the API reachable.
@@ -138,7 +162,7 @@ class Lab:
     def start_controller(self) -> None:
         """The controller, in the host namespace (it only talks to the API server)."""
         self._spawn("controller", [sys.executable, "-m", "controller", "--metrics-port", "0",
-                                   "--health-port", "0"], self.kubeconfig)  # fmt: skip
+                                   "--health-port", "0"], self.controller_kubeconfig)  # fmt: skip
 
     def start_speaker(self, node: str, *flags: str) -> None:
         """A speaker inside `node`'s namespace (extra `flags` such as --lease-duration)."""
@@ -149,7 +173,7 @@ class Lab:
             sys.executable, "-m", "speaker", "--node-name", node,
             "--metrics-port", "0", "--health-port", "0", *flags,
         )  # fmt: skip
-        self._spawn(f"speaker {node}", argv, self.node_kubeconfig)
+        self._spawn(f"speaker {node}", argv, self.speaker_kubeconfig)
 
     def wait_speaker(self, node: str, timeout: float = 20.0) -> None:
         """Wait until `node`'s speaker holds its Lease: it runs and reaches the API server.
@@ -344,19 +368,21 @@ class Lab:
 
     # ------------------------------------------------------------------ plumbing
 
+    def api_get(self, path: str, *, timeout: float) -> Any:
+        """GET `path` from the API server as the lab's admin: a response to read (or stream)."""
+        request = urllib.request.Request(  # noqa: S310 - the lab's own https:// URL
+            self.server.url + path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        context = tls.client_context(self.server.ca)
+        return urllib.request.urlopen(request, timeout=timeout, context=context)  # noqa: S310
+
     def kubectl(self, *args: str) -> str:
         """The real kubectl against the lab's API server."""
         return self.kubectl_stdin("", *args)
 
     def kubectl_stdin(self, text: str, *args: str) -> str:
         """Run kubectl with `text` on stdin."""
-        done = subprocess.run(  # noqa: S603 - kubectl with our own arguments
-            [KUBECTL, f"--kubeconfig={self.kubeconfig}", *args],
-            input=text, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        if done.returncode:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-        return done.stdout
+        return accounts.run_kubectl(KUBECTL, self.kubeconfig)(list(args), text)
 
     def _example_objects(self) -> list[dict[str, Any]]:
         objects = []

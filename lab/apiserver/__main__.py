@@ -1,7 +1,8 @@
-"""`python -m lab.apiserver --port N`: serve the emulated API until interrupted.
+"""`python -m lab.apiserver --port N`: serve the emulated API (HTTPS) until interrupted.
 
 Prints the URL on stdout once listening, and nothing else there afterwards unless `--control`
-(logs go to stderr), so a script can read one line to learn where the server is.
+(logs go to stderr), so a script can read one line to learn where the server is. It serves
+the given certificate (`--tls-*-file`) or a fresh one from its own CA; `--kubeconfig` trusts it.
 `--serve-in-netns NAME:PORT` also serves at 127.0.0.1:PORT inside network namespace NAME.
 `--control` obeys one command per stdin line and answers each with one stdout line (`ok` or
 `error: …`); stdin closing ends the server. The commands (see `lab.apiserver.process`):
@@ -18,6 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
+from lab.apiserver import tls
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.process import DARK, OK, SERVE, SERVE_NETNS
 from lab.apiserver.runner import ApiServer
@@ -33,6 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
     parser.add_argument("--kubeconfig", type=Path, help="also write a kubeconfig here")
+    parser.add_argument(
+        "--tls-cert-file", type=Path, help="serving certificate (PEM); default: a fresh one"
+    )
+    parser.add_argument("--tls-private-key-file", type=Path, help="its private key (PEM)")
+    parser.add_argument(
+        "--tls-ca-file", type=Path, help="the CA that signed it (PEM), put into --kubeconfig"
+    )
     parser.add_argument(
         "--history", type=int, default=DEFAULT_HISTORY, help="watch events kept per resource"
     )
@@ -65,16 +74,30 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with ApiServer(host=args.host, port=args.port, history=args.history) as server:
+    credentials = given_credentials(args)
+    async with ApiServer(
+        host=args.host, port=args.port, history=args.history, credentials=credentials
+    ) as server:
         for name, port in args.serve_in_netns:
             await serve_in_netns(server, name, port)
         if args.kubeconfig:
-            write_kubeconfig(args.kubeconfig, server.url)
+            write_kubeconfig(args.kubeconfig, server.url, ca=server.ca)
         answer(server.url)
         control = asyncio.create_task(obey(server, stop)) if args.control else None
         await stop.wait()
         if control is not None:
             control.cancel()
+
+
+def given_credentials(args: argparse.Namespace) -> tls.Credentials | None:
+    """The certificate, key and CA from the command line, or None (all three, or none)."""
+    files = (args.tls_ca_file, args.tls_cert_file, args.tls_private_key_file)
+    if not any(files):
+        return None
+    if not all(files):
+        raise SystemExit("--tls-cert-file, --tls-private-key-file and --tls-ca-file go together")
+    ca, certificate, key = (Path(file).read_bytes() for file in files)
+    return tls.Credentials(ca=ca, certificate=certificate, key=key)
 
 
 async def serve_in_netns(server: ApiServer, namespace: str, port: int) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from lab.apiserver import tls
 from lab.apiserver.store import DEFAULT_HISTORY
 
 SERVE_NETNS = "serve-netns"
@@ -41,6 +42,7 @@ class ApiServerProcess:
 
     def __init__(self, *, log: Path, history: int = DEFAULT_HISTORY) -> None:
         self.log = log
+        self.credentials = tls.credentials()  # given to the child, so kubeconfigs made here hold
         self.history = history
         self.url = ""
         self.frozen = False
@@ -55,7 +57,7 @@ class ApiServerProcess:
     def start(self) -> None:
         """Start the child and wait for its URL line."""
         argv = [sys.executable, "-m", "lab.apiserver", "--control", "--history",
-                str(self.history), "--log-level", "INFO"]  # fmt: skip
+                str(self.history), "--log-level", "INFO", *self._tls_flags()]  # fmt: skip
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own module
                 argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log
@@ -65,6 +67,14 @@ class ApiServerProcess:
         except RuntimeError:
             self.stop()
             raise
+
+    @property
+    def ca(self) -> bytes:
+        """The PEM CA certificate clients must trust (kubeconfig certificate-authority-data)."""
+        return self.credentials.ca
+
+    def _tls_flags(self) -> list[str]:
+        return tls.server_flags(self.log.parent / "apiserver-tls", self.credentials)
 
     def serve_netns(self, namespace: str, port: int) -> None:
         """Also serve at 127.0.0.1:`port` inside network namespace `namespace` (from now on)."""

@@ -1,7 +1,8 @@
 r"""Just enough of Kubernetes' protobuf encoding to accept kubectl's imperative creates.
 
 Pure. kubectl sends built-in objects as `application/vnd.kubernetes.protobuf` from its generators
-(`kubectl create namespace|configmap|secret|serviceaccount`) and never falls back to JSON on 415.
+(`kubectl create namespace|configmap|secret|serviceaccount|token`) and never falls back to JSON
+on 415.
 This decodes the envelope (`k8s\0` + runtime.Unknown) and the few kinds those generators make,
 field numbers as in k8s.io/api generated.proto; anything else raises `ProtobufError` (→ 415).
 """
@@ -105,6 +106,22 @@ def _namespace(number: int, value: int | bytes, obj: dict[str, Any]) -> None:
         obj["spec"] = {"finalizers": finalizers} if finalizers else {}
 
 
+def _token_request(number: int, value: int | bytes, obj: dict[str, Any]) -> None:
+    """TokenRequest (`kubectl create token`): spec's audiences and expirationSeconds.
+
+    Numbers from k8s.io/api/authentication/v1/generated.proto: spec 2; audiences 1 (repeated),
+    expirationSeconds 4.
+    """
+    if number == 2 and isinstance(value, bytes):  # noqa: PLR2004 -- TokenRequest.spec
+        spec: dict[str, Any] = {}
+        for field, item in fields(value):
+            if field == 1:
+                spec.setdefault("audiences", []).append(_text(item))
+            elif field == 4 and isinstance(item, int):  # noqa: PLR2004 -- expirationSeconds
+                spec["expirationSeconds"] = item
+        obj["spec"] = spec
+
+
 def _nothing(number: int, value: int | bytes, obj: dict[str, Any]) -> None:
     """ServiceAccount: the generator sets metadata only."""
 
@@ -114,6 +131,7 @@ KINDS = {
     ("v1", "ConfigMap"): _configmap,
     ("v1", "Secret"): _secret,
     ("v1", "ServiceAccount"): _nothing,
+    ("authentication.k8s.io/v1", "TokenRequest"): _token_request,
 }
 
 

@@ -10,7 +10,7 @@ In async code:
 From synchronous code (pytest fixtures, kopf's KopfRunner, kubectl subprocesses):
 
     with ApiServerThread() as server:
-        write_kubeconfig(path, server.url)
+        write_kubeconfig(path, server.url, ca=server.ca)
         server.faults.fail(method="PATCH", resource="services", status=503)
         server.call(lambda: server.cluster.store.compact())   # run code in the server's loop
 
@@ -32,6 +32,8 @@ from typing import Self, TypeVar
 
 from aiohttp import web
 
+from lab.apiserver import tls
+from lab.apiserver.auth.access import Access
 from lab.apiserver.cluster import Cluster
 from lab.apiserver.faults import Faults
 from lab.apiserver.server import RequestRecord, ServerState, build_app
@@ -46,19 +48,32 @@ class ApiServer:
     """The emulated API server on an aiohttp runner, listening on host:port (0 = any free)."""
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, history: int = DEFAULT_HISTORY
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        history: int = DEFAULT_HISTORY,
+        credentials: tls.Credentials | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.credentials = credentials or tls.credentials()
+        self._tls = tls.server_context(self.credentials)
         self.cluster = Cluster(history=history)
         self.faults = Faults()
         self.requests: deque[RequestRecord] = deque(maxlen=JOURNAL_SIZE)
+        self.access = Access()  # kept across outages: the tokens it issued stay valid
         self._runner: web.AppRunner | None = None
         self._openers: list[Callable[[], socket.socket]] = []
 
     @property
     def url(self) -> str:
-        """The base URL clients use: `http://127.0.0.1:PORT`."""
-        return f"http://{self.host}:{self.port}"
+        """The base URL clients use: `https://127.0.0.1:PORT`."""
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def ca(self) -> bytes:
+        """The PEM CA certificate clients must trust (kubeconfig certificate-authority-data)."""
+        return self.credentials.ca
 
     @property
     def is_serving(self) -> bool:
@@ -68,14 +83,14 @@ class ApiServer:
     async def start(self) -> None:
         """Bind and serve; `port` becomes the real port when it was 0."""
         self.faults.attach(asyncio.get_running_loop())
-        app = build_app(ServerState(self.cluster, self.faults, self.requests))
+        app = build_app(ServerState(self.cluster, self.faults, self.requests, self.access))
         # handler_cancellation ends a watch handler when its client disconnects.
         runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            await web.TCPSite(runner, self.host, self.port, ssl_context=self._tls).start()
         except OSError:
             await runner.cleanup()
             raise
@@ -87,7 +102,7 @@ class ApiServer:
         """Also serve on an already listening socket (one bound inside a network namespace)."""
         if self._runner is None:
             raise RuntimeError("start the server first")
-        await web.SockSite(self._runner, sock).start()
+        await web.SockSite(self._runner, sock, ssl_context=self._tls).start()
 
     async def serve_with(self, opener: Callable[[], socket.socket]) -> None:
         """Also serve on a listening socket from `opener`: one now, a fresh one after an outage.
@@ -115,7 +130,14 @@ class ApiServer:
         """End all watches and stop serving."""
         self.faults.drop_watches()
         if self._runner is not None:
+            server = self._runner.server
+            handlers = server.connections if server is not None else []
+            transports = [h.transport for h in handlers if h.transport is not None]
             await self._runner.cleanup()
+            # A TLS transport's close waits for the peer's close_notify (up to 30 s), longer
+            # than the loop may live: cut what is left, as a crashing server would.
+            for transport in transports:
+                transport.abort()
             self._runner = None
 
     async def __aenter__(self) -> Self:
@@ -138,6 +160,7 @@ class ApiServerThread:
         self, *, host: str = "127.0.0.1", port: int = 0, history: int = DEFAULT_HISTORY
     ) -> None:
         self._server = ApiServer(host=host, port=port, history=history)
+        self.ca = self._server.ca
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -157,6 +180,11 @@ class ApiServerThread:
     def cluster(self) -> Cluster:
         """The cluster state; read or change it only via `call()`."""
         return self._server.cluster
+
+    @property
+    def access(self) -> Access:
+        """The authentication and RBAC gate (its `denied` list is read by tests)."""
+        return self._server.access
 
     @property
     def requests(self) -> deque[RequestRecord]:

@@ -1,6 +1,7 @@
 """The HTTP edge: one aiohttp handler that parses requests into `Cluster` calls.
 
-Rule: this module decides nothing about objects. It routes (discovery documents, resource URLs),
+Rule: this module decides nothing about objects. Every request passes the gate (authentication
+and RBAC, `auth.access`) first. It routes (discovery documents, resource URLs),
 reads bodies and query parameters, checks injected faults first, and turns results and `ApiError`s
 into JSON responses (or a Table when kubectl asks with `Accept: ...;as=Table`). Every request is
 recorded in `requests` (bounded), so tests can assert on what a client sent.
@@ -8,14 +9,17 @@ recorded in `requests` (bounded), so tests can assert on what a client sent.
 
 import json
 import logging
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 from aiohttp import web
 
 from lab.apiserver import discovery, protobuf, tables
+from lab.apiserver.auth.access import SERVICE_ACCOUNTS, Access
+from lab.apiserver.auth.token_requests import token_request
 from lab.apiserver.cluster import Cluster
 from lab.apiserver.errors import ApiError
 from lab.apiserver.faults import Faults
@@ -42,11 +46,12 @@ class RequestRecord:
 
 @dataclass(slots=True)
 class ServerState:
-    """What the handler needs: the cluster, the fault rules and the request journal."""
+    """What the handler needs: the cluster, the fault rules, the request journal and the gate."""
 
     cluster: Cluster
     faults: Faults
     requests: deque[RequestRecord]
+    access: Access = field(default_factory=Access)
 
 
 STATE = web.AppKey("state", ServerState)
@@ -72,6 +77,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         response = await _dispatch(request, state)
     except ApiError as error:
+        if error.code in (401, 403):  # a denial is worth a line: least privilege is tested by it
+            logger.warning("denied %s %s: %s", request.method, request.path_qs, error.message)
         response = respond(error.status(), error.code)
     except Exception as error:
         logger.exception("internal error serving %s %s", request.method, request.path_qs)
@@ -127,6 +134,10 @@ async def _dispatch(request: web.Request, state: ServerState) -> web.StreamRespo
     )
     if fault is not None:
         raise fault
+    authorization = request.headers.get("Authorization", "")
+    state.access.admit(
+        cluster.store, authorization, method, path, request.query_string, now=time.time()
+    )
     if path in HEALTH_PATHS:
         return web.Response(text="ok")
     if target is None:
@@ -137,6 +148,10 @@ async def _dispatch(request: web.Request, state: ServerState) -> web.StreamRespo
     rt = cluster.registry.lookup(target.group, target.version, target.plural)
     if rt is None or (target.namespace is not None and not rt.namespaced):
         raise ApiError(404, "the server could not find the requested resource")
+    if _is_token_request(method, rt, target):
+        account = cluster.get(rt, target.namespace or "", target.name)
+        body = await _body(request, optional=True)
+        return respond(token_request(state.access.tokens, account, body, now=time.time()), 201)
     if target.subresource and target.subresource not in rt.subresources:
         raise ApiError(404, "the server could not find the requested resource")
     if target.name and rt.namespaced and target.namespace is None:
@@ -255,6 +270,16 @@ async def _item(
             gone = cluster.delete(rt, namespace, name, preconditions=preconditions, dry_run=dry_run)
             return respond(present(rt, gone))
     raise ApiError(405, f"{request.method} is not supported here")
+
+
+def _is_token_request(method: str, rt: ResourceType, target: ResourcePath) -> bool:
+    """`POST .../serviceaccounts/NAME/token`: the TokenRequest API (`kubectl create token`)."""
+    return (
+        method == "POST"
+        and rt.storage == SERVICE_ACCOUNTS
+        and target.subresource == "token"
+        and bool(target.name)
+    )
 
 
 def _list_body(rt: ResourceType, items: list[Any], version: str, following: str) -> Any:

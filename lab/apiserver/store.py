@@ -84,6 +84,11 @@ class Store:
         for by_name in objects.values():
             yield from by_name.values()
 
+    def latest(self, storage: str) -> int:
+        """The resourceVersion of a resource's newest change (0 before any): a cache key."""
+        collection = self._collection(storage)
+        return collection.log[-1].resource_version if collection.log else collection.compacted
+
     def count(self, storage: str) -> int:
         """How many objects a resource holds."""
         return self._collection(storage).count

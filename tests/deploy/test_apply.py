@@ -57,7 +57,7 @@ class Kubectl:
 def kubectl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubectl]:
     home = tmp_path_factory.mktemp("kubectl")
     with ApiServerThread() as server:
-        yield Kubectl(write_kubeconfig(home / "kubeconfig", server.url), home)
+        yield Kubectl(write_kubeconfig(home / "kubeconfig", server.url, ca=server.ca), home)
 
 
 def key(obj: dict[str, object]) -> ObjectKey:

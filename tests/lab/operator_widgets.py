@@ -2,13 +2,17 @@
 
 It finalizes Widgets (a delete handler makes kopf add its finalizer with a JSON patch guarded by a
 `test` op), sets `status.phase`, posts Events, and gives LoadBalancer Services an ingress IP.
-The server URL comes from LAB_APISERVER_URL.
+The server URL comes from LAB_APISERVER_URL; the operator runs in the test's process (KopfRunner),
+so it trusts that process's lab CA, and acts as the lab's admin.
 """
 
 import os
 from typing import Any
 
 import kopf
+
+from lab.apiserver import tls
+from lab.apiserver.auth.tokens import ADMIN_TOKEN
 
 FINALIZER = "lab.metalpool.io/finalizer"
 
@@ -23,7 +27,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
-    return kopf.ConnectionInfo(server=os.environ["LAB_APISERVER_URL"], insecure=True)
+    return kopf.ConnectionInfo(
+        server=os.environ["LAB_APISERVER_URL"],
+        ca_data=tls.credentials().ca,
+        scheme="Bearer",
+        token=ADMIN_TOKEN,
+    )
 
 
 @kopf.on.resume("lab.metalpool.io", "v1", "widgets")

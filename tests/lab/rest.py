@@ -11,15 +11,21 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lab.apiserver import tls
+from lab.apiserver.auth.tokens import ADMIN_TOKEN
+
 T = TypeVar("T")
 
 
 class Rest:
     """Requests against one server URL; bodies are JSON unless told otherwise."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, token: str | None = ADMIN_TOKEN) -> None:
         parsed = urllib.parse.urlsplit(url)
-        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 443
+        # The servers in this process serve this process's certificate (lab.apiserver.tls).
+        self.context = tls.client_context(tls.credentials().ca)
+        self.token = token  # the lab's admin by default; None sends no credentials
 
     def request(
         self,
@@ -31,14 +37,14 @@ class Rest:
         accept: str = "application/json",
         timeout: float = 10,
     ) -> tuple[int, Any]:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        connection = self._connect(timeout)
         try:
             payload = (
                 None
                 if body is None
                 else (body if isinstance(body, bytes) else json.dumps(body).encode())
             )
-            headers = {"Accept": accept}
+            headers = {"Accept": accept, **self.credentials()}
             if payload is not None:
                 headers["Content-Type"] = content_type
             connection.request(method, path, body=payload, headers=headers)
@@ -50,6 +56,15 @@ class Rest:
                 return response.status, raw.decode()
         finally:
             connection.close()
+
+    def credentials(self) -> dict[str, str]:
+        """The Authorization header, when there is a token to send."""
+        return {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+
+    def _connect(self, timeout: float) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection(
+            self.host, self.port, timeout=timeout, context=self.context
+        )
 
     def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
         return self.request("GET", path, **kwargs)
@@ -80,10 +95,11 @@ class Rest:
 
     def watch(self, path: str, *, until: int | None = None, timeout: float = 5) -> list[Any]:
         """Events of a watch, until the server ends it, `until` events arrived, or `timeout`."""
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        connection = self._connect(timeout)
         events: list[Any] = []
         try:
-            connection.request("GET", path, headers={"Accept": "application/json"})
+            headers = {"Accept": "application/json", **self.credentials()}
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             assert response.status == 200, response.read()
             assert response.getheader("Content-Type") == "application/json"

@@ -1,21 +1,27 @@
 """The official kubernetes Python client works against the emulated API server."""
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from lab.apiserver.auth.tokens import ADMIN_TOKEN
 from lab.apiserver.runner import ApiServerThread
 
 pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
-def api(apiserver: ApiServerThread) -> Iterator[client.ApiClient]:
+def api(apiserver: ApiServerThread, tmp_path: Path) -> Iterator[client.ApiClient]:
     configuration = client.Configuration()
     configuration.host = apiserver.url
+    configuration.api_key = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(apiserver.ca)
+    configuration.ssl_ca_cert = str(ca)
     with client.ApiClient(configuration) as api_client:
         yield api_client
 

@@ -1,5 +1,6 @@
 """The HTTP surface: discovery, status codes and bodies, watches, Tables, faults, entry points."""
 
+import base64
 import subprocess
 import sys
 import threading
@@ -11,7 +12,8 @@ import aiohttp
 import pytest
 import yaml
 
-from lab.apiserver import protobuf
+from lab.apiserver import protobuf, tls
+from lab.apiserver.auth.tokens import ADMIN_TOKEN
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServer, ApiServerThread
 from tests.lab.rest import Rest
@@ -312,16 +314,22 @@ def test_dropping_watches_ends_open_streams(apiserver: ApiServerThread, rest: Re
 
 
 def test_write_kubeconfig_points_at_the_server(tmp_path: Path):
-    path = write_kubeconfig(tmp_path / "deep" / "config", "http://127.0.0.1:1234", namespace="x")
+    url, ca = "https://127.0.0.1:1234", tls.credentials().ca
+    path = write_kubeconfig(tmp_path / "deep" / "config", url, ca=ca, namespace="x")
     config = yaml.safe_load(path.read_text())
-    assert config["clusters"][0]["cluster"]["server"] == "http://127.0.0.1:1234"
+    assert config["clusters"][0]["cluster"]["server"] == url
+    authority = config["clusters"][0]["cluster"]["certificate-authority-data"]
+    assert base64.b64decode(authority) == ca
     assert config["contexts"][0]["context"]["namespace"] == "x"
     assert path.stat().st_mode & 0o777 == 0o600
 
 
 async def test_the_server_runs_in_the_callers_event_loop():
     async with ApiServer() as server, aiohttp.ClientSession() as session:
-        async with session.get(f"{server.url}/api/v1/namespaces") as response:
+        context = tls.client_context(server.ca)
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        url = f"{server.url}/api/v1/namespaces"
+        async with session.get(url, ssl=context, headers=admin) as response:
             names = [n["metadata"]["name"] for n in (await response.json())["items"]]
         assert "default" in names
         assert server.port > 0
@@ -334,9 +342,14 @@ def test_python_m_lab_apiserver_prints_its_url_and_serves(tmp_path: Path):
         try:
             assert process.stdout is not None
             url = process.stdout.readline().strip()
-            assert url.startswith("http://127.0.0.1:")
-            assert Rest(url).ok("GET", "/version")["major"] == "1"
-            assert yaml.safe_load(config.read_text())["clusters"][0]["cluster"]["server"] == url
+            assert url.startswith("https://127.0.0.1:")
+            cluster = yaml.safe_load(config.read_text())["clusters"][0]["cluster"]
+            assert cluster["server"] == url
+            client = Rest(url)
+            client.context = tls.client_context(
+                base64.b64decode(cluster["certificate-authority-data"])
+            )
+            assert client.ok("GET", "/version")["major"] == "1"
         finally:
             process.terminate()
             assert process.wait(timeout=10) == 0

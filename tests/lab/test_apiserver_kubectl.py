@@ -83,7 +83,7 @@ def running(kubectl: Kubectl, *args: str) -> Iterator[subprocess.Popen[str]]:
 @pytest.fixture(scope="module")
 def kubectl(apiserver: ApiServerThread, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     home = tmp_path_factory.mktemp("kubectl")
-    return Kubectl(write_kubeconfig(home / "kubeconfig", apiserver.url), home)
+    return Kubectl(write_kubeconfig(home / "kubeconfig", apiserver.url, ca=apiserver.ca), home)
 
 
 @pytest.fixture

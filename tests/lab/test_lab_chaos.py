@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from lab.apiserver import tls
+from lab.apiserver.auth.tokens import ADMIN_TOKEN
 from lab.demo import API_PORT_IN_NODES, Lab
 from lab.kubectl import KUBECTL
 from lab.network import exec_in
@@ -43,7 +45,7 @@ def lab() -> Iterator[Lab]:
 def kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
     """kubectl that may fail (the lab's own raises), bounded."""
     return subprocess.run(  # noqa: S603 - kubectl with our own arguments
-        ["kubectl", f"--kubeconfig={lab.kubeconfig}", "--request-timeout=1s", *args],  # noqa: S607
+        [KUBECTL, f"--kubeconfig={lab.kubeconfig}", "--request-timeout=1s", *args],
         capture_output=True, text=True, timeout=20, check=False,
     )  # fmt: skip
 
@@ -83,9 +85,11 @@ class Watch:
     def __init__(self, url: str, resource_version: str) -> None:
         parsed = urllib.parse.urlsplit(url)
         host = parsed.hostname or "127.0.0.1"
-        self.connection = http.client.HTTPConnection(host, parsed.port, timeout=5)
+        context = tls.client_context(tls.credentials().ca)  # the lab serves this process's
+        self.connection = http.client.HTTPSConnection(host, parsed.port, timeout=5, context=context)
         query = f"watch=true&resourceVersion={resource_version}"
-        self.connection.request("GET", f"{CONFIGMAPS}?{query}")
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        self.connection.request("GET", f"{CONFIGMAPS}?{query}", headers=headers)
         self.response = self.connection.getresponse()
         assert self.response.status == 200
 

@@ -1,7 +1,9 @@
 """A cluster in a test: the emulated API server with MetalLB's CRDs, clients, and a real controller.
 
 The controller runs as a subprocess (`python -m controller`), exactly as users run it, against
-the API server through a kubeconfig; tests drive it with kubectl and the kubernetes client.
+the API server through a kubeconfig that acts as deploy/'s metalpool-controller ServiceAccount,
+bound by deploy/'s own RBAC (lab/accounts.py): a call the manifests do not allow fails with 403
+here as in a cluster. Tests drive it with kubectl and the kubernetes client, as the lab's admin.
 """
 
 import contextlib
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 
 from kubernetes import client, config
 
+from lab import accounts
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServerThread
 from lab.kubectl import KUBECTL
@@ -53,6 +56,7 @@ class Cluster:
     def __init__(self, server: ApiServerThread, kubeconfig: Path) -> None:
         self.server = server
         self.kubeconfig = kubeconfig
+        self.controller_kubeconfig = kubeconfig  # until `grant_accounts` makes the account's
         api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]  # untyped
         # Typed as Any: the tests pass plain dicts, which the client accepts but its stubs do not.
         self.core: Any = client.CoreV1Api(api_client)
@@ -70,6 +74,18 @@ class Cluster:
         if done.returncode:
             raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
         return done.stdout
+
+    def grant_accounts(self, tmp: Path) -> None:
+        """deploy/'s ServiceAccounts and RBAC; the controller's kubeconfig acts as its account."""
+        admin = accounts.run_kubectl(KUBECTL, self.kubeconfig)
+        accounts.grant(admin)
+        self.controller_kubeconfig = accounts.account_kubeconfig(
+            admin,
+            accounts.CONTROLLER,
+            tmp / "kubeconfig-controller",
+            url=self.server.url,
+            ca=self.server.ca,
+        )
 
     def namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
         """Create a namespace (with labels)."""
@@ -223,22 +239,35 @@ class Controller:
             return self.process.wait()
 
 
+def denials(server: ApiServerThread) -> list[str]:
+    """Requests the server's gate refused: 401 (no valid token) or 403 (RBAC), not faults."""
+    return list(server.access.denied)
+
+
 @contextlib.contextmanager
-def running_cluster(tmp: Path) -> Iterator[Cluster]:
-    """A fresh API server with the CRDs applied by kubectl and the namespaces the tests use."""
+def running_cluster(tmp: Path, *, denials_expected: bool = False) -> Iterator[Cluster]:
+    """A fresh API server with the CRDs applied by kubectl and the namespaces the tests use.
+
+    The controller acts as its ServiceAccount under deploy/'s RBAC; when the block ends, no
+    request may have been refused (unless `denials_expected`): what the programs call is what
+    the manifests grant, proven on every API-tier test.
+    """
     with ApiServerThread() as server:
-        kubeconfig = write_kubeconfig(tmp / "kubeconfig", server.url)
+        kubeconfig = write_kubeconfig(tmp / "kubeconfig", server.url, ca=server.ca)
         cluster = Cluster(server, kubeconfig)
         cluster.kubectl("apply", "-f", str(CRDS))
         cluster.namespace("metallb-system")
         cluster.namespace("demo")
+        cluster.grant_accounts(tmp)
         yield cluster
+        refused = denials(server)
+        assert denials_expected or not refused, f"RBAC refused: {refused[:5]}"
 
 
 @contextlib.contextmanager
 def running_controller(cluster: Cluster, tmp: Path, *args: str) -> Iterator[Controller]:
     """A ready controller, stopped (and its log shown on failure) when the block ends."""
-    controller = Controller(cluster.kubeconfig, tmp / "controller.log", *args)
+    controller = Controller(cluster.controller_kubeconfig, tmp / "controller.log", *args)
     try:
         controller.wait_ready()
         yield controller

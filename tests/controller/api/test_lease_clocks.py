@@ -74,13 +74,15 @@ def test_skewed_standbys_wait_for_a_live_leader_and_take_over_from_a_dead_one(
     cluster: Cluster, tmp_path: Path
 ):
     cluster.pool("p", "192.0.2.0/24")
-    leader = Controller(cluster.kubeconfig, tmp_path / "leader.log", "--identity", "leader")
+    leader = Controller(
+        cluster.controller_kubeconfig, tmp_path / "leader.log", "--identity", "leader"
+    )
     leader.wait_ready()  # it holds the Lease before any standby starts
     standbys = {}
     for name, (offset, _) in SKEWS.items():
         with wall_clock_skewed(offset):
             standbys[name] = Controller(
-                cluster.kubeconfig, tmp_path / f"{name}.log", "--identity", name
+                cluster.controller_kubeconfig, tmp_path / f"{name}.log", "--identity", name
             )
     try:
         for standby in standbys.values():

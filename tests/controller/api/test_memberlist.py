@@ -35,7 +35,7 @@ def logged(controller: Controller, line: str) -> bool:
 
 def run_until_logged(cluster: Cluster, log: Path, line: str) -> str:
     """Start a controller, wait for `line` in its log, kill it; the whole log."""
-    controller = Controller(cluster.kubeconfig, log)
+    controller = Controller(cluster.controller_kubeconfig, log)
     try:
         eventually(lambda: logged(controller, line))
     finally:
@@ -86,7 +86,7 @@ def test_losing_the_create_race_counts_as_success(cluster: Cluster, tmp_path: Pa
 def test_two_controllers_starting_together_leave_exactly_one_secret(
     cluster: Cluster, tmp_path: Path
 ):
-    pair = [Controller(cluster.kubeconfig, tmp_path / f"c{i}.log", "--identity", f"c{i}")
+    pair = [Controller(cluster.controller_kubeconfig, tmp_path / f"c{i}.log", "--identity", f"c{i}")
             for i in range(2)]  # fmt: skip
 
     def outcome(controller: Controller) -> str:

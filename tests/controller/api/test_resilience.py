@@ -65,7 +65,7 @@ def test_a_controller_killed_mid_burst_leaves_nothing_lost_or_doubled(
     cluster: Cluster, tmp_path: Path
 ):
     cluster.pool("p", "192.0.2.0/24")
-    first = Controller(cluster.kubeconfig, tmp_path / "first.log")
+    first = Controller(cluster.controller_kubeconfig, tmp_path / "first.log")
     first.wait_ready()
     for i in range(60):
         cluster.service(f"burst-{i}")
@@ -82,10 +82,14 @@ def holder(cluster: Cluster) -> str:
 
 def test_a_standby_takes_over_when_the_leader_stops_or_dies(cluster: Cluster, tmp_path: Path):
     cluster.pool("p", "192.0.2.0/24")
-    leader = Controller(cluster.kubeconfig, tmp_path / "leader.log", "--identity", "leader")
+    leader = Controller(
+        cluster.controller_kubeconfig, tmp_path / "leader.log", "--identity", "leader"
+    )
     leader.wait_ready()
-    standby = Controller(cluster.kubeconfig, tmp_path / "standby.log", "--identity", "standby")
-    third = Controller(cluster.kubeconfig, tmp_path / "third.log", "--identity", "third")
+    standby = Controller(
+        cluster.controller_kubeconfig, tmp_path / "standby.log", "--identity", "standby"
+    )
+    third = Controller(cluster.controller_kubeconfig, tmp_path / "third.log", "--identity", "third")
     try:
         standby.wait_ready()  # a standby is Ready: it does its job, waiting
         third.wait_ready()
