@@ -122,13 +122,27 @@ def run_lab(args: argparse.Namespace) -> int:
         print_lan(lab, rows)
         print()
         demo_failover(lab, rows)
+        refused = print_rbac(lab)
         if args.keep:
             print(f"\nThe lab keeps running. Explore it:\n  export KUBECONFIG={lab.kubeconfig}\n"
                   "  kubectl get svc -A; kubectl get ipaddresspools,servicel2statuses -A\n"
                   f"Logs are in {lab.workdir}. Press Ctrl-C to stop and clean up.")  # fmt: skip
             wait_for_interrupt()
     print("cleaned up: processes stopped, namespaces deleted")
-    return 0
+    return 1 if refused else 0
+
+
+def print_rbac(lab: Lab) -> int:
+    """Say whether deploy/'s RBAC let the programs do their work; how many calls it refused."""
+    refused = lab.denials()
+    if not refused:
+        print("\nRBAC: the controller and the speakers ran as deploy/'s ServiceAccounts;"
+              " nothing they asked for was refused")  # fmt: skip
+        return 0
+    print(f"\nRBAC refused {len(refused)} request(s) of the programs:", file=sys.stderr)
+    for line in refused[:10]:
+        print(f"  {line}", file=sys.stderr)
+    return len(refused)
 
 
 def run_chaos(args: argparse.Namespace) -> int:

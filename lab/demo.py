@@ -368,6 +368,12 @@ class Lab:
 
     # ------------------------------------------------------------------ plumbing
 
+    def denials(self) -> list[str]:
+        """What the API server refused (401/403), from its log: RBAC's verdicts on the programs."""
+        log = self.server.log
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return [line.split("denied ", 1)[1] for line in lines if "denied " in line]
+
     def api_get(self, path: str, *, timeout: float) -> Any:
         """GET `path` from the API server as the lab's admin: a response to read (or stream)."""
         request = urllib.request.Request(  # noqa: S310 - the lab's own https:// URL

@@ -12,6 +12,7 @@ from lab.apiserver.schema.fields import FieldError
 
 REASONS = {
     400: "BadRequest",
+    401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",

@@ -41,6 +41,7 @@ def test_the_lab_shows_who_answers_each_service_and_a_measured_failover(capsys):
     failovers = re.findall(r"failover: speaker on (node-\d) .* at (node-\d) after ([\d.]+) s", out)
     assert len(failovers) == 2, out
     assert all(old != new for old, new, _ in failovers)
+    assert "nothing they asked for was refused" in out  # RBAC held the programs, and sufficed
     assert "cleaned up" in out
     assert namespaces() <= before  # every namespace the lab made is gone
 
