@@ -18,8 +18,8 @@ from typing import Any
 
 import kopf
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
+from k8s.api import ApiError, call
 from metalpool import names
 from metalpool.errors import SpecError
 from speaker.cluster.l2status import parse_existing
@@ -122,14 +122,12 @@ async def follow_excludes(
     refused: object = None  # the malformed data last logged, so it is logged once
     while True:
         try:
-            configmap = await asyncio.to_thread(
-                api.read_namespaced_config_map, EXCLUDE_CONFIGMAP, namespace, _request_timeout=10
-            )
+            configmap = await call(api.read_namespaced_config_map, EXCLUDE_CONFIGMAP, namespace)
             data: dict[str, str] | None = dict(configmap.data or {})
-        except ApiException as error:
+        except ApiError as error:
             data = None
             if error.status != NOT_FOUND:
-                logger.warning("reading %s: %s; keeping the exclude list", where, error.reason)
+                logger.warning("reading %s: %s; keeping the exclude list", where, error)
                 await asyncio.sleep(every)
                 continue
         except Exception as error:  # noqa: BLE001 - a loop boundary: any failure keeps the list
