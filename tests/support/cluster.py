@@ -4,6 +4,10 @@ The controller runs as a subprocess (`python -m controller`), exactly as users r
 the API server through a kubeconfig that acts as deploy/'s metalpool-controller ServiceAccount,
 bound by deploy/'s own RBAC (lab/accounts.py): a call the manifests do not allow fails with 403
 here as in a cluster. Tests drive it with kubectl and the kubernetes client, as the lab's admin.
+
+With `METALPOOL_E2E=1` (tier T4, tests/support/e2e.py) the same fixtures hand the tests the
+cluster in `KUBECONFIG` and the controller deploy/ runs there: nothing is started, and what a
+test creates is labelled and removed when it ends.
 """
 
 import contextlib
@@ -16,14 +20,17 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+import pytest
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from lab import accounts
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServerThread
 from lab.kubectl import KUBECTL
+from tests.support import e2e
 from tests.support.objects import pool_object
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,16 +58,23 @@ def free_port() -> int:
 
 
 class Cluster:
-    """One fresh API server, with clients and shortcuts for pools and Services."""
+    """One fresh API server (or, in T4, the cluster under test), with clients and shortcuts."""
 
-    def __init__(self, server: ApiServerThread, kubeconfig: Path) -> None:
-        self.server = server
+    def __init__(self, kubeconfig: Path, server: ApiServerThread | None = None) -> None:
+        self._server = server
         self.kubeconfig = kubeconfig
         self.controller_kubeconfig = kubeconfig  # until `grant_accounts` makes the account's
         api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]  # untyped
         # Typed as Any: the tests pass plain dicts, which the client accepts but its stubs do not.
         self.core: Any = client.CoreV1Api(api_client)
         self.custom: Any = client.CustomObjectsApi(api_client)
+
+    @property
+    def server(self) -> ApiServerThread:
+        """The emulated API server (its faults, requests, denials); T4 skips a test that asks."""
+        if self._server is None:
+            pytest.skip("needs the emulated API server (mark it emulated_only)")
+        return self._server
 
     def kubectl(self, *args: str) -> str:
         """Run the real kubectl against this cluster; its stdout."""
@@ -89,11 +103,20 @@ class Cluster:
 
     def namespace(self, name: str, labels: dict[str, str] | None = None) -> None:
         """Create a namespace (with labels)."""
-        self.core.create_namespace({"metadata": {"name": name, "labels": labels or {}}})
+        labels = {**(labels or {}), **e2e.labels()}
+        self.core.create_namespace({"metadata": {"name": name, "labels": labels}})
+
+    def share_namespace(self, name: str) -> None:
+        """T4: make sure a namespace the tests share exists; one we make goes with the session."""
+        try:
+            self.core.create_namespace({"metadata": {"name": name, "labels": e2e.shared_labels()}})
+        except ApiException as error:
+            if error.status != 409:  # AlreadyExists: theirs, or ours from before
+                raise
 
     def pool(self, name: str, *addresses: str, **spec: Any) -> None:
         """Create an IPAddressPool in metallb-system."""
-        body = pool_object(name, *addresses, **spec)
+        body = pool_object(name, *addresses, labels=e2e.labels(), **spec)
         self.custom.create_namespaced_custom_object(
             "metallb.io", "v1beta1", "metallb-system", "ipaddresspools", body
         )
@@ -138,7 +161,11 @@ class Cluster:
     ) -> None:
         """Create a LoadBalancer Service; extra keywords go into its spec."""
         body = {
-            "metadata": {"name": name, "annotations": annotations or {}, "labels": labels or {}},
+            "metadata": {
+                "name": name,
+                "annotations": annotations or {},
+                "labels": {**(labels or {}), **e2e.labels()},
+            },
             "spec": {
                 "type": "LoadBalancer",
                 "selector": {"app": name},
@@ -177,9 +204,14 @@ class Cluster:
         return found
 
     def reasons(self, name: str, namespace: str = "demo") -> list[str]:
-        """Reasons of the Events about a Service, oldest first."""
+        """Reasons of the Events about a Service, oldest first.
+
+        Only this Service's, by uid: a real cluster keeps Events for an hour
+        (kube-apiserver --event-ttl), so one of the same name from an earlier test may remain.
+        """
+        uid = self.raw_service(name, namespace)["metadata"]["uid"]
         events = self.core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.name={name}"
+            namespace, field_selector=f"involvedObject.name={name},involvedObject.uid={uid}"
         ).items
         return [e.reason for e in sorted(events, key=lambda e: e.metadata.resource_version)]
 
@@ -239,6 +271,34 @@ class Controller:
             return self.process.wait()
 
 
+class InClusterController(Controller):
+    """T4: deploy/'s controller, running in the cluster under test; watched, never started.
+
+    A `Controller` so that the fixtures keep one type; it has no process, port or log here. It
+    is ready when its Lease is renewed (tests/support/e2e.py says why that and not the
+    Deployment), and stopping it is not a test's to do.
+    """
+
+    def __init__(self, kubeconfig: Path) -> None:  # no super(): there is nothing to start
+        self.identity = ""
+        self.watch = e2e.leader_watch(kubeconfig)
+
+    def ready(self) -> bool:
+        """Whether the Lease was renewed by a holder since the last look."""
+        return self.watch.is_ready()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the Lease is renewed; fail with the holder seen if it never is."""
+        try:
+            self.watch.wait(timeout)
+        except e2e.E2EError as error:
+            raise AssertionError(str(error)) from None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> NoReturn:
+        """Skip the test: the cluster's controller is not the test's to stop."""
+        pytest.skip("stops the controller: emulated API server only (mark it emulated_only)")
+
+
 def denials(server: ApiServerThread) -> list[str]:
     """Requests the server's gate refused: 401 (no valid token) or 403 (RBAC), not faults."""
     return list(server.access.denied)
@@ -252,9 +312,13 @@ def running_cluster(tmp: Path, *, denials_expected: bool = False) -> Iterator[Cl
     request may have been refused (unless `denials_expected`): what the programs call is what
     the manifests grant, proven on every API-tier test.
     """
+    if e2e.is_enabled():
+        with cluster_under_test() as cluster:
+            yield cluster
+        return
     with ApiServerThread() as server:
         kubeconfig = write_kubeconfig(tmp / "kubeconfig", server.url, ca=server.ca)
-        cluster = Cluster(server, kubeconfig)
+        cluster = Cluster(kubeconfig, server)
         cluster.kubectl("apply", "-f", str(CRDS))
         cluster.namespace("metallb-system")
         cluster.namespace("demo")
@@ -265,8 +329,40 @@ def running_cluster(tmp: Path, *, denials_expected: bool = False) -> Iterator[Cl
 
 
 @contextlib.contextmanager
+def cluster_under_test() -> Iterator[Cluster]:
+    """T4: the cluster in KUBECONFIG, with deploy/ installed; what the test creates is removed.
+
+    Fails with one line when the cluster cannot serve: no KUBECONFIG, unreachable, deploy/
+    missing, or pools of its own in metallb-system (the scenarios expect to own them). RBAC is
+    the cluster's own to enforce; no denial count is kept here.
+    """
+    try:
+        kubeconfig = e2e.preflight()
+    except e2e.E2EError as error:
+        pytest.fail(f"T4: {error}", pytrace=False)
+    cluster = Cluster(kubeconfig)
+    e2e.remove_created(cluster.core, cluster.custom)  # what an interrupted run left
+    cluster.share_namespace("demo")
+    try:
+        yield cluster
+    finally:
+        e2e.remove_created(cluster.core, cluster.custom)
+
+
+@contextlib.contextmanager
 def running_controller(cluster: Cluster, tmp: Path, *args: str) -> Iterator[Controller]:
-    """A ready controller, stopped (and its log shown on failure) when the block ends."""
+    """A ready controller, stopped (and its log shown on failure) when the block ends.
+
+    In T4 it is the cluster's own, as deploy/ runs it: it must be ready, and `args` (flags for
+    a controller started here) cannot apply, so a test that gives any is skipped.
+    """
+    if e2e.is_enabled():
+        if args:
+            pytest.skip(f"runs the controller with {' '.join(args)}: emulated API server only")
+        in_cluster = InClusterController(cluster.kubeconfig)
+        in_cluster.wait_ready()
+        yield in_cluster
+        return
     controller = Controller(cluster.controller_kubeconfig, tmp / "controller.log", *args)
     try:
         controller.wait_ready()

@@ -90,6 +90,7 @@ def test_sharing_packs_compatible_services_and_refuses_conflicts(
     assert condition["reason"] == "PortConflict"
 
 
+@pytest.mark.dual_stack
 def test_dual_stack_policies(cluster: Cluster, controller: Controller):
     cluster.pool("v4-only", "198.51.100.0/24")
     cluster.pool("dual", "192.0.2.0/24", "2001:db8::/120", serviceAllocation={"priority": 1})
@@ -140,6 +141,7 @@ def test_a_shrunk_or_deleted_pool_moves_its_services(cluster: Cluster, controlle
     assert eventually(lambda: "ClearAssignment" in cluster.reasons("b"))
 
 
+@pytest.mark.dual_stack
 def test_pool_status_counts_addresses_in_use(cluster: Cluster, controller: Controller):
     cluster.pool("p", "192.0.2.0/30", "2001:db8::/126")
     cluster.service("d", ipFamilyPolicy="RequireDualStack")

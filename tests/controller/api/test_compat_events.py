@@ -18,6 +18,7 @@ def test_without_any_pool_services_wait_without_events_then_get_addresses(
     assert eventually(lambda: cluster.reasons("web")) == ["IPAllocated"]
 
 
+@pytest.mark.dual_stack
 def test_a_dual_stack_service_requesting_one_ipv4_address_is_refused(
     cluster: Cluster, controller: Controller
 ):

@@ -27,6 +27,7 @@ SKEWS = {"ahead": ("+1h", timedelta(hours=1)), "behind": ("-1h", -timedelta(hour
 
 pytestmark = [
     pytest.mark.timeout(90),
+    pytest.mark.emulated_only("skews the wall clocks of controllers of its own"),
     pytest.mark.skipif(
         LIBFAKETIME is None,
         reason="libfaketime is missing: apt-get install faketime (bin/system-packages does)",

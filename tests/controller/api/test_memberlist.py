@@ -11,7 +11,10 @@ import pytest
 
 from tests.support.cluster import Cluster, Controller, eventually, running_controller
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.emulated_only("starts and kills controllers of its own, or injects faults"),
+]
 
 NAMESPACE = "metallb-system"
 CREATED = "created Secret metallb-system/memberlist"

@@ -143,6 +143,7 @@ def test_deleting_the_pool_annotation_or_one_key_makes_addresses_allocatable_aga
     assert eventually(lambda: status(cluster, "lan").get("quarantinedIPs") == [])
 
 
+@pytest.mark.emulated_only("stops the controller between two writes")
 def test_a_restart_after_the_quarantine_write_but_before_the_move_still_moves_the_service(
     cluster: Cluster, tmp_path: Path
 ):

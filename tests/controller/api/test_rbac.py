@@ -42,4 +42,7 @@ def test_the_controller_is_refused_what_deploy_does_not_grant_and_recovers_when_
             assert eventually(lambda: cluster.ips("web"), timeout=30) == ["192.0.2.0"]
 
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.emulated_only("changes deploy/'s ClusterRole and reads the server's refusals"),
+]

@@ -10,7 +10,10 @@ import pytest
 
 from tests.support.cluster import Cluster, Controller, eventually, free_port, running_controller
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.emulated_only("restarts or kills controllers, or injects faults"),
+]
 
 
 def assert_unique_and_complete(cluster: Cluster, expected: int) -> dict[str, list[str]]:
