@@ -22,7 +22,10 @@ import yaml
 
 from lab import accounts
 from lab.kubectl import KUBECTL
+from metalpool.leases import LeaseState
 from tests.support.cluster import Controller, eventually
+from tests.support.e2e import is_alive
+from tests.support.e2e_run import manifests
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -104,3 +107,42 @@ def test_bin_e2e_installs_runs_the_api_tier_and_cleans_up(stand_in: Path, tmp_pa
     assert "namespace/metallb-system" not in namespaces  # bin/e2e installed it, and removed it
     assert "namespace/demo" not in namespaces  # the tests made it, and removed it
     assert admin(["get", "clusterroles", "-o", "name"], None).count("metalpool") == 0
+
+
+def lease(holder: str | None, version: str) -> LeaseState:
+    return LeaseState(
+        name="metalpool-controller",
+        namespace="metallb-system",
+        holder=holder,
+        resource_version=version,
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "alive"),
+    [
+        pytest.param(lease("pod-a", "7"), lease("pod-a", "9"), True, id="renewed"),
+        pytest.param(lease("pod-a", "7"), lease("pod-b", "9"), True, id="taken-over"),
+        pytest.param(None, lease("pod-a", "3"), True, id="first-acquired"),
+        pytest.param(lease("pod-a", "7"), lease("pod-a", "7"), False, id="not-written"),
+        pytest.param(lease("pod-a", "7"), lease(None, "9"), False, id="released"),
+        pytest.param(lease("pod-a", "7"), None, False, id="deleted"),
+    ],
+)
+def test_a_controller_is_alive_when_a_holder_wrote_its_lease_since_the_last_look(
+    before: LeaseState | None, now: LeaseState | None, alive: bool
+):
+    assert is_alive(before, now) is alive
+
+
+def test_bin_e2e_installs_deploy_without_the_speakers_and_with_the_given_image(tmp_path: Path):
+    unused = tmp_path / "kubeconfig"  # kubectl kustomize reads no cluster
+    unused.write_text("")
+    documents = list(yaml.safe_load_all(manifests(unused, "localhost:32000/metalpool:t4-1")))
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    assert ("DaemonSet", "metalpool-speaker") not in kinds
+    assert ("ServiceAccount", "metalpool-speaker") in kinds  # only the workload is left out
+    assert ("Deployment", "metalpool-controller") in kinds
+    (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
+    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+    assert images == ["localhost:32000/metalpool:t4-1"]

@@ -39,9 +39,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def manifests(image: str | None) -> str:
+def manifests(config: Path, image: str | None) -> str:
     """deploy/ as kubectl renders it, without the speaker DaemonSet, with `image` if given."""
-    rendered = e2e.kubectl(e2e.kubeconfig(), "kustomize", str(ROOT / "deploy"))
+    rendered = e2e.kubectl(config, "kustomize", str(ROOT / "deploy"))
     documents = [
         document
         for document in yaml.safe_load_all(rendered)
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         config = e2e.kubeconfig()
         e2e.check_reachable(config)
         ours = not is_installed(config)
-        rendered = manifests(args.image) if ours or args.image else ""
+        rendered = manifests(config, args.image) if ours or args.image else ""
         if rendered:
             e2e.kubectl(config, "apply", "-f", "-", stdin=rendered)
     except e2e.E2EError as error:
