@@ -120,17 +120,28 @@ def all_answers(probe: Child, address: str, sentinels: list[str]) -> list[dict[s
     return replies
 
 
-def node_sentinels(lab: Lab, probe: Child, addresses: dict[str, str]) -> list[str]:
+def node_sentinels(
+    lab: Lab,
+    probe: Child,
+    addresses: dict[str, str],
+    tag: str = "sentinels",
+    *,
+    assign: bool = False,
+) -> list[str]:
     """Make each node announce its own address (node → address); return them once answered.
 
     Per node: a pool of that one address, an L2Advertisement whose nodeSelectors pick that node
-    alone, and a Service with a ready endpoint there, in namespace "sentinels" (so they never
-    show among a test's own Services). A node the speakers may not use cannot have one.
+    alone, and a Service with a ready endpoint there, in a namespace of their own named `tag`
+    (so they never show among a test's own Services). A node the speakers may not use cannot
+    have one. Created at a point in a test, they are also proof that every node's speaker
+    sees the API again and has announced past that point. `assign`: write each address into
+    its Service's status as the controller would, for when no controller runs (the lab does not
+    restart one that stopped, as a Deployment would).
     """
-    lab.kubectl("create", "namespace", "sentinels")
+    lab.kubectl("create", "namespace", tag)
     objects: list[dict[str, Any]] = []
     for node, address in addresses.items():
-        name = f"sentinel-{node}"
+        name = f"{tag}-{node}"
         selectors = [{"matchLabels": {"kubernetes.io/hostname": node}}]
         objects += [
             pool_object(name, f"{address}/32", autoAssign=False),
@@ -140,7 +151,7 @@ def node_sentinels(lab: Lab, probe: Child, addresses: dict[str, str]) -> list[st
                 "kind": "Service",
                 "metadata": {
                     "name": name,
-                    "namespace": "sentinels",
+                    "namespace": tag,
                     "annotations": {"metallb.io/address-pool": name},
                 },
                 "spec": {
@@ -149,9 +160,14 @@ def node_sentinels(lab: Lab, probe: Child, addresses: dict[str, str]) -> list[st
                     "ports": [{"port": 80, "protocol": "TCP"}],
                 },
             },
-            endpoint_slice_object(name, "sentinels", endpoint(node, address="10.244.6.1")),
+            endpoint_slice_object(name, tag, endpoint(node, address="10.244.6.1")),
         ]
     lab.apply(objects)
+    if assign:
+        for node, address in addresses.items():
+            status = {"status": {"loadBalancer": {"ingress": [{"ip": address}]}}}
+            lab.kubectl("patch", "service", f"{tag}-{node}", "-n", tag, "--subresource=status",
+                        "--type=merge", "-p", json.dumps(status))  # fmt: skip
     assert lab.network is not None
     for node, address in addresses.items():
         mac = lab.network.hosts[node].mac
