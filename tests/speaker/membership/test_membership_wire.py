@@ -34,6 +34,7 @@ from speaker.membership.messages import (
     encode_handoffs,
     encode_heartbeat,
 )
+from tests.support.cluster import eventually
 from tests.support.netns import Child, in_namespace, python_in, run, unavailable_reason
 from tests.support.objects import (
     endpoint,
@@ -422,16 +423,19 @@ def test_forged_replayed_truncated_and_stale_messages_are_ignored_and_counted(la
             probe.ask({"send": build_frame(bytes.fromhex("02005e000099"), payload).hex()})
         # Stale: the other node restarts (a new incarnation); its old heartbeat comes back.
         old = by_node[other][-1][1]
+        heard = heard_ready(lab, watcher, other)
         lab.restart_speaker(other)
         lab.wait_speaker(other)
-        time.sleep(2.0)
+        # The sentinel for "stale": the watcher says it has heard the new incarnation.
+        eventually(lambda: heard_ready(lab, watcher, other) > heard, timeout=15)
         probe.ask({"send": old.hex()})
-        time.sleep(1.0)
-        after = {r: rejected(lab, watcher, r) for r in before}
-        assert {r: after[r] - before[r] >= 1 for r in before} == dict.fromkeys(before, True), (
-            before,
-            after,
-        )
+
+        def counted() -> dict[str, float]:
+            return {r: rejected(lab, watcher, r) - before[r] for r in before}
+
+        # Every kind counted: the watcher has handled each message, so nothing they might have
+        # moved is still to come when the owners are judged.
+        eventually(lambda: all(n >= 1 for n in counted().values()), every=0.5)
         assert settled(lab, ips) == owners
     finally:
         lines = sampler.stop()
@@ -473,6 +477,12 @@ def test_a_peer_never_heard_on_the_lan_is_judged_by_its_lease_and_nothing_splits
     summary = summarise(lines)
     assert all(s.split == 0 for s in summary.values()), summary
     assert settled(lab, ips) == owners
+
+
+def heard_ready(lab: Lab, watcher: str, node: str) -> int:
+    """How often `watcher`'s speaker logged `node`'s speaker turning ready (speaker/narrator.py)."""
+    log = lab.workdir / f"speaker-{watcher}.log"
+    return log.read_text(errors="replace").count(f"speaker on node {node} is ready")
 
 
 def _secret_key(lab: Lab) -> bytes:
