@@ -22,9 +22,9 @@ import yaml
 
 from lab import accounts
 from lab.kubectl import KUBECTL
-from metalpool.leases import LeaseState
+from metalpool.leases import Observation
 from tests.support.cluster import Controller, eventually
-from tests.support.e2e import is_alive
+from tests.support.e2e import is_leading
 from tests.support.e2e_run import manifests
 
 pytestmark = pytest.mark.timeout(120)
@@ -109,30 +109,27 @@ def test_bin_e2e_installs_runs_the_api_tier_and_cleans_up(stand_in: Path, tmp_pa
     assert admin(["get", "clusterroles", "-o", "name"], None).count("metalpool") == 0
 
 
-def lease(holder: str | None, version: str) -> LeaseState:
-    return LeaseState(
-        name="metalpool-controller",
-        namespace="metallb-system",
-        holder=holder,
-        resource_version=version,
-    )
+def seen(holder: str | None, since: float, duration: float = 15.0) -> Observation:
+    return Observation(holder=holder, resource_version="7", duration=duration, since=since)
 
 
 @pytest.mark.parametrize(
-    ("before", "now", "alive"),
+    ("observation", "witnessed", "now", "leading"),
     [
-        pytest.param(lease("pod-a", "7"), lease("pod-a", "9"), True, id="renewed"),
-        pytest.param(lease("pod-a", "7"), lease("pod-b", "9"), True, id="taken-over"),
-        pytest.param(None, lease("pod-a", "3"), True, id="first-acquired"),
-        pytest.param(lease("pod-a", "7"), lease("pod-a", "7"), False, id="not-written"),
-        pytest.param(lease("pod-a", "7"), lease(None, "9"), False, id="released"),
-        pytest.param(lease("pod-a", "7"), None, False, id="deleted"),
+        pytest.param(seen("pod-a", 100.0), True, 101.0, True, id="written-just-now"),
+        pytest.param(seen("pod-a", 100.0), True, 114.9, True, id="within-its-duration"),
+        pytest.param(seen("pod-a", 100.0), True, 115.0, False, id="a-duration-without-writes"),
+        pytest.param(seen("pod-a", 100.0, 2.0), True, 102.5, False, id="its-own-duration"),
+        pytest.param(seen("pod-a", 100.0, 0.0), True, 110.0, True, id="no-duration-15s"),
+        pytest.param(seen("pod-a", 100.0), False, 101.0, False, id="first-sight-proves-nothing"),
+        pytest.param(seen(None, 100.0), True, 101.0, False, id="released"),
+        pytest.param(None, False, 101.0, False, id="never-seen"),
     ],
 )
-def test_a_controller_is_alive_when_a_holder_wrote_its_lease_since_the_last_look(
-    before: LeaseState | None, now: LeaseState | None, alive: bool
+def test_the_controller_leads_while_a_holders_write_we_saw_is_younger_than_the_lease(
+    observation: Observation | None, witnessed: bool, now: float, leading: bool
 ):
-    assert is_alive(before, now) is alive
+    assert is_leading(observation, witnessed, now) is leading
 
 
 def test_bin_e2e_installs_deploy_without_the_speakers_and_with_the_given_image(tmp_path: Path):

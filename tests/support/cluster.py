@@ -284,11 +284,11 @@ class InClusterController(Controller):
         self.watch = e2e.leader_watch(kubeconfig)
 
     def ready(self) -> bool:
-        """Whether the Lease was renewed by a holder since the last look."""
+        """Whether its Lease shows a live leader (tests/support/e2e.py `is_leading`)."""
         return self.watch.is_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Block until the Lease is renewed; fail with the holder seen if it never is."""
+        """Block until the Lease shows a live leader; fail naming the last holder if never."""
         try:
             self.watch.wait(timeout)
         except e2e.E2EError as error:

@@ -6,10 +6,10 @@ deploy/ belongs to whoever installed it (bin/e2e); every object a test makes thr
 label, before and after each test, with the Events about it. The demo namespace the scenarios
 share carries `SHARED` instead and goes at the end of the session.
 
-The in-cluster controller counts as ready when its Lease is held and has been written since we
-last looked (`is_alive`): a renewal or an acquisition. A real cluster and the emulated server
-(which runs no Deployment controller, so "Deployment available" never comes true there) both
-satisfy it, and it compares no clocks: the cluster's nodes may disagree with ours.
+The in-cluster controller counts as ready while its Lease is held and we saw it written less
+than a lease duration ago (`is_leading`): what a standby would respect. A real cluster and the
+emulated server (which runs no Deployment controller, so "Deployment available" never comes
+true there) both satisfy it, and no clock of the cluster's is compared with ours.
 """
 
 import functools
@@ -25,7 +25,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from lab.kubectl import KUBECTL
-from metalpool.leases import LeaseState, parse_lease
+from metalpool.leases import LeaseState, Observation, observe, parse_lease
 
 ENABLED = "METALPOOL_E2E"
 NAMESPACE = "metallb-system"
@@ -34,6 +34,7 @@ SPEAKERS = "metalpool-speaker"  # deploy/speaker.yaml's DaemonSet
 LABEL = "metalpool.io/e2e-test"  # on every object a test creates
 SHARED = "metalpool.io/e2e-shared"  # on the namespaces the tests share (demo)
 MARK = "t4"  # the value of both labels
+DEFAULT_DURATION = 15.0  # controller/__main__.py's --lease-duration, for a Lease that sets none
 GONE_WITHIN = 120.0  # seconds a deletion may take: a namespace's goes through its controller
 
 
@@ -186,14 +187,18 @@ def read_lease(config: Path) -> LeaseState | None:
     return parse_lease(json.loads(raw)) if raw.strip() else None
 
 
-def is_alive(before: LeaseState | None, now: LeaseState | None) -> bool:
-    """Whether `now` shows a controller holding the Lease that wrote it since `before`.
+def is_leading(seen: Observation | None, witnessed: bool, now: float) -> bool:
+    """Whether the Lease as `seen` shows a live leader at `now` (our monotonic clock).
 
-    Pure. A write is a renewal or an acquisition; a release leaves no holder and does not count.
+    Pure. It must be held, its last write must have been seen happen (`witnessed`: it changed
+    between two of our looks, so a first sight proves nothing), and that change must be younger
+    than the Lease's duration: until then no standby may take it over (client-go's
+    leaderelection `isLeaseValid`, which metalpool.leases.is_claimable follows). No renewTime
+    is compared with our clock.
     """
-    if now is None or now.holder is None:
+    if seen is None or seen.holder is None or not witnessed:
         return False
-    return before is None or now.resource_version != before.resource_version
+    return now - seen.since < (seen.duration or DEFAULT_DURATION)
 
 
 @dataclass
@@ -201,18 +206,20 @@ class LeaderWatch:
     """What we last saw of the controller's Lease, so each test waits only when it must."""
 
     config: Path
-    seen: LeaseState | None = None
-    looked: bool = False
+    seen: Observation | None = None
+    witnessed: bool = False  # whether `seen` began between two of our looks
 
     def is_ready(self) -> bool:
-        """Whether a holder wrote the Lease since the last look (the first look only looks)."""
-        now = read_lease(self.config)
-        alive = self.looked and is_alive(self.seen, now)
-        self.seen, self.looked = now, True
-        return alive
+        """Look at the Lease once: whether it shows a live leader (`is_leading`)."""
+        now = time.monotonic()
+        before = self.seen
+        self.seen = observe(before, read_lease(self.config), now)
+        if self.seen is not before:
+            self.witnessed = before is not None
+        return is_leading(self.seen, self.witnessed, now)
 
-    def wait(self, timeout: float) -> LeaseState:
-        """Block until `is_ready`; raise E2EError naming the last holder after `timeout`."""
+    def wait(self, timeout: float) -> str:
+        """Block until `is_ready`; the holder. Raises E2EError naming the last one on timeout."""
         deadline = time.monotonic() + timeout
         while not self.is_ready():
             if time.monotonic() > deadline:
@@ -222,8 +229,7 @@ class LeaderWatch:
                     f"{timeout:.0f}s (holder: {holder or 'none'})"
                 )
             time.sleep(0.25)
-        assert self.seen is not None  # is_ready saw it held
-        return self.seen
+        return str(self.seen.holder if self.seen else "")
 
 
 @functools.cache

@@ -119,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
 def wait_and_test(config: Path, args: argparse.Namespace) -> int:
     """Wait for the controller to lead, then run the tier."""
     try:
-        lease = e2e.LeaderWatch(config).wait(args.timeout)
+        holder = e2e.LeaderWatch(config).wait(args.timeout)
     except e2e.E2EError as error:
         sys.stderr.write(f"bin/e2e: {error}\n")
         diagnose(config)
         return CANNOT_START
-    sys.stderr.write(f"bin/e2e: the controller {lease.holder} holds the Lease; testing\n")
+    sys.stderr.write(f"bin/e2e: the controller {holder} holds the Lease; testing\n")
     return run_tier(config, args.pytest_args)
 
 
