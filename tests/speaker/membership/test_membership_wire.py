@@ -338,6 +338,8 @@ def test_a_skewed_wall_clock_changes_nothing(lab: Lab):
                "FAKETIME_DONT_FAKE_MONOTONIC": "1"}  # fmt: skip
     old = dict(os.environ)
     os.environ.update(environ)
+    peers = [node for node in NODES if node != skewed]
+    heard = {peer: heard_ready(lab, peer, skewed) for peer in peers}
     try:
         lab.restart_speaker(skewed)
     finally:
@@ -345,13 +347,11 @@ def test_a_skewed_wall_clock_changes_nothing(lab: Lab):
         os.environ.update(old)
     try:
         lab.wait_speaker(skewed)
-        time.sleep(3.0)
+        # The sentinels: it wrote its Lease with its own clock, an hour ahead of ours (so the
+        # skew is really there), and both peers say it is ready again: they have judged it.
+        eventually(lambda: lease_ahead(lab, skewed) > timedelta(minutes=30), timeout=15)
+        eventually(lambda: all(heard_ready(lab, p, skewed) > heard[p] for p in peers), timeout=15)
         assert settled(lab, ips) == owners
-        # The clock really was skewed: the renewTime it wrote is an hour ahead of ours.
-        renewed = lab.kubectl("get", "lease", f"metalpool-speaker-{skewed}", "-n",
-                              "metallb-system", "-o", "jsonpath={.spec.renewTime}")  # fmt: skip
-        ahead = datetime.fromisoformat(renewed.replace("Z", "+00:00")) - datetime.now(UTC)
-        assert ahead > timedelta(minutes=30), renewed
     finally:
         lines = sampler.stop()
         lab.restart_speaker(skewed)  # its own clock again
@@ -377,6 +377,11 @@ def metrics(lab: Lab, node: str) -> dict[str, float]:
 
 def python_in_namespace(namespace: str, code: str) -> list[str]:
     return in_namespace(namespace, sys.executable, "-c", code)
+
+
+def peers_ready(lab: Lab, node: str, mode: str) -> float:
+    """How many peers `node`'s speaker counts ready, judged in `mode` ("wire" or "lease")."""
+    return metrics(lab, node).get(f'metalpool_speaker_peers{{state="ready",mode="{mode}"}}', 0.0)
 
 
 def rejected(lab: Lab, node: str, reason: str) -> float:
@@ -454,7 +459,10 @@ def test_a_peer_never_heard_on_the_lan_is_judged_by_its_lease_and_nothing_splits
     try:
         lab.restart_speaker("node-3", *METRICS, "--memberlist-secret", "memberlist-elsewhere")
         lab.wait_speaker("node-3")
-        time.sleep(3.0)
+        # The sentinels: node-3 counts both peers ready by their Leases, and node-1 counts
+        # node-3 so: each side has judged the other before the election is.
+        eventually(lambda: peers_ready(lab, "node-3", "lease") == 2, every=0.5, timeout=20)
+        eventually(lambda: peers_ready(lab, "node-1", "lease") == 1, every=0.5, timeout=20)
         assert settled(lab, ips) == owners  # the same election: every node is still a candidate
         seen_by_3 = metrics(lab, "node-3")
         assert seen_by_3['metalpool_speaker_peers{state="ready",mode="lease"}'] == 2
@@ -477,6 +485,13 @@ def test_a_peer_never_heard_on_the_lan_is_judged_by_its_lease_and_nothing_splits
     summary = summarise(lines)
     assert all(s.split == 0 for s in summary.values()), summary
     assert settled(lab, ips) == owners
+
+
+def lease_ahead(lab: Lab, node: str) -> timedelta:
+    """How far the renewTime of `node`'s speaker Lease is ahead of this host's clock."""
+    renewed = lab.kubectl("get", "lease", f"metalpool-speaker-{node}", "-n", "metallb-system",
+                          "-o", "jsonpath={.spec.renewTime}")  # fmt: skip
+    return datetime.fromisoformat(renewed.replace("Z", "+00:00")) - datetime.now(UTC)
 
 
 def heard_ready(lab: Lab, watcher: str, node: str) -> int:
