@@ -173,10 +173,12 @@ def test_local_traffic_policy_picks_the_node_with_the_endpoint(lab: Lab):
     assert lab.owner(address) == "node-3"
 
 
-def test_node_selectors_restrict_who_answers(lab: Lab):
+def test_node_selectors_restrict_who_answers(lab: Lab, probe: Child, sentinels: list[str]):
     (address,) = deploy(lab, "picky", pool_name="second")
     assert announcer(lab, "picky") == "node-2"
     assert lab.owner(address) == "node-2"
+    answers = all_answers(probe, address, sentinels)
+    assert {r["hwsrc"] for r in answers} == {node_mac(lab, "node-2")}  # and nobody else
 
 
 def test_advertised_interfaces_restrict_where_it_is_answered(
