@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from lab.apiserver import tls
+from lab.apiserver.auth import tls
 from lab.apiserver.auth.tokens import ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent

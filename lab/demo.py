@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from lab import accounts
-from lab.apiserver import tls
+from lab.apiserver.auth import tls
 from lab.apiserver.auth.tokens import ADMIN_TOKEN
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.process import ApiServerProcess

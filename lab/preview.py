@@ -15,7 +15,7 @@ import yaml
 
 from controller.allocator import Allocation, Allocator
 from controller.refusals import Refusal
-from lab.apiserver.services import DualStackIPs, default_spec
+from lab.apiserver.objects.services import DualStackIPs, default_spec
 from metalpool import names
 from metalpool.addresses import Family
 from metalpool.advertisements import L2Advertisement, parse_l2_advertisement

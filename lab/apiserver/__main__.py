@@ -19,11 +19,11 @@ import signal
 import sys
 from pathlib import Path
 
-from lab.apiserver import tls
+from lab.apiserver.auth import tls
 from lab.apiserver.kubeconfig import write_kubeconfig
+from lab.apiserver.objects.store import DEFAULT_HISTORY
 from lab.apiserver.process import DARK, OK, SERVE, SERVE_NETNS
 from lab.apiserver.runner import ApiServer
-from lab.apiserver.store import DEFAULT_HISTORY
 from lab.netns import listening_socket
 
 logger = logging.getLogger(__name__)

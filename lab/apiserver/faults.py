@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab.apiserver.errors import ApiError
+from lab.apiserver.objects.errors import ApiError
 
 
 @dataclass(slots=True, kw_only=True)

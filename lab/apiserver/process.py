@@ -24,8 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from lab.apiserver import tls
-from lab.apiserver.store import DEFAULT_HISTORY
+from lab.apiserver.auth import tls
+from lab.apiserver.objects.store import DEFAULT_HISTORY
 
 SERVE_NETNS = "serve-netns"
 DARK = "dark"

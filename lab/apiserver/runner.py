@@ -32,12 +32,12 @@ from typing import Self, TypeVar
 
 from aiohttp import web
 
-from lab.apiserver import tls
+from lab.apiserver.auth import tls
 from lab.apiserver.auth.access import Access
-from lab.apiserver.cluster import Cluster
 from lab.apiserver.faults import Faults
-from lab.apiserver.server import RequestRecord, ServerState, build_app
-from lab.apiserver.store import DEFAULT_HISTORY
+from lab.apiserver.http.server import RequestRecord, ServerState, build_app
+from lab.apiserver.objects.cluster import Cluster
+from lab.apiserver.objects.store import DEFAULT_HISTORY
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from lab.apiserver import tls
+from lab.apiserver.auth import tls
 from lab.apiserver.auth.tokens import ADMIN_TOKEN
 
 FINALIZER = "lab.metalpool.io/finalizer"

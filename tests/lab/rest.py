@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from lab.apiserver import tls
+from lab.apiserver.auth import tls
 from lab.apiserver.auth.tokens import ADMIN_TOKEN
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ class Rest:
     def __init__(self, url: str, *, token: str | None = ADMIN_TOKEN) -> None:
         parsed = urllib.parse.urlsplit(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 443
-        # The servers in this process serve this process's certificate (lab.apiserver.tls).
+        # The servers in this process serve this process's certificate (lab.apiserver.auth.tls).
         self.context = tls.client_context(tls.credentials().ca)
         self.token = token  # the lab's admin by default; None sends no credentials
 

@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.apiserver.cluster import Cluster
-from lab.apiserver.errors import ApiError
-from lab.apiserver.resources import ResourceType
-from lab.apiserver.selectors import parse_fields, parse_labels
+from lab.apiserver.objects.cluster import Cluster
+from lab.apiserver.objects.errors import ApiError
+from lab.apiserver.objects.resources import ResourceType
+from lab.apiserver.objects.selectors import parse_fields, parse_labels
 from tests.lab.conftest import WIDGETS_CRD
 
 MERGE = "application/merge-patch+json"

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 import yaml
 
-from lab.apiserver import protobuf, tls
+from lab.apiserver.auth import tls
 from lab.apiserver.auth.tokens import ADMIN_TOKEN
+from lab.apiserver.http import protobuf
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServer, ApiServerThread
 from tests.lab.rest import Rest

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.apiserver.patches import (
+from lab.apiserver.objects.patches import (
     PatchError,
     PatchTestFailedError,
     copy_json,

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from lab.apiserver.selectors import SelectorError, field_value, parse_fields, parse_labels
+from lab.apiserver.objects.selectors import SelectorError, field_value, parse_fields, parse_labels
 
 
 def labelled(**labels: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 import pytest
 
-from lab.apiserver.services import DualStackIPs, ServiceError, default_spec
+from lab.apiserver.objects.services import DualStackIPs, ServiceError, default_spec
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from lab.apiserver.routing import ResourcePath, parse_path
-from lab.apiserver.selectors import parse_fields, parse_labels
-from lab.apiserver.store import Change, ExpiredError, Store
-from lab.apiserver.watches import WatchFilter, translate
+from lab.apiserver.http.routing import ResourcePath, parse_path
+from lab.apiserver.http.watches import WatchFilter, translate
+from lab.apiserver.objects.selectors import parse_fields, parse_labels
+from lab.apiserver.objects.store import Change, ExpiredError, Store
 
 
 def obj(name: str, version: int, namespace: str = "ns", **labels: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from lab.apiserver import tls
+from lab.apiserver.auth import tls
 from lab.apiserver.auth.tokens import ADMIN_TOKEN
 from lab.demo import API_PORT_IN_NODES, Lab
 from lab.kubectl import KUBECTL

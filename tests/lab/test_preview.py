@@ -2,7 +2,7 @@ from pathlib import Path
 
 from controller.allocator import Allocation
 from lab.__main__ import main
-from lab.apiserver.services import DualStackIPs
+from lab.apiserver.objects.services import DualStackIPs
 from lab.preview import load_manifests, preview, render, with_cluster_ips
 from tests.support.objects import pool_object, service_object
 

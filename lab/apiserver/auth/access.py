@@ -14,8 +14,8 @@ from lab.apiserver.auth.attributes import Attributes, request_attributes
 from lab.apiserver.auth.rbac import Policy, decide, policy_from
 from lab.apiserver.auth.tokens import AccountLookup, Tokens, UnauthorizedError
 from lab.apiserver.auth.users import ADMIN, User
-from lab.apiserver.errors import ApiError, qualified
-from lab.apiserver.store import Store
+from lab.apiserver.objects.errors import ApiError, qualified
+from lab.apiserver.objects.store import Store
 
 RBAC = "rbac.authorization.k8s.io"
 CLUSTER_ROLES, ROLES = f"{RBAC}/clusterroles", f"{RBAC}/roles"

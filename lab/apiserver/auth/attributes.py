@@ -12,7 +12,7 @@ verb is the lowercased method.
 import urllib.parse
 from dataclasses import dataclass
 
-from lab.apiserver.routing import parse_path
+from lab.apiserver.http.routing import parse_path
 
 METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from lab.apiserver.auth.tokens import DEFAULT_SECONDS, MINIMUM_SECONDS, Tokens
-from lab.apiserver.errors import invalid
+from lab.apiserver.objects.errors import invalid
 
 AUDIENCES = ("https://kubernetes.default.svc.cluster.local",)
 

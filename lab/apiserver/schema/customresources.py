@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lab.apiserver.patches import copy_json
+from lab.apiserver.objects.patches import copy_json
 from lab.apiserver.schema.defaulting import (
     apply_defaults,
     has_any_default,

@@ -11,11 +11,11 @@ discovery and CRUD at once (the real one takes a moment; tests need no waits).
 
 from typing import TYPE_CHECKING, Any
 
-from lab.apiserver import services
-from lab.apiserver.clock import now
-from lab.apiserver.errors import ApiError, invalid, invalid_fields
-from lab.apiserver.patches import copy_json
-from lab.apiserver.resources import (
+from lab.apiserver.objects import services
+from lab.apiserver.objects.clock import now
+from lab.apiserver.objects.errors import ApiError, invalid, invalid_fields
+from lab.apiserver.objects.patches import copy_json
+from lab.apiserver.objects.resources import (
     CRD_STORAGE,
     NAMESPACE_STORAGE,
     SECRET_STORAGE,
@@ -23,10 +23,10 @@ from lab.apiserver.resources import (
     ResourceType,
     from_crd,
 )
+from lab.apiserver.objects.store import Object
 from lab.apiserver.schema.customresources import compile_crd
 from lab.apiserver.schema.structural import SchemaError
 from lab.apiserver.schema.times import TimeKind, TimeParseError, check_time
-from lab.apiserver.store import Object
 
 LEASE_STORAGE = "coordination.k8s.io/leases"
 TIME, MICRO_TIME = TimeKind.TIME, TimeKind.MICRO_TIME
@@ -54,7 +54,7 @@ TIME_FIELDS: dict[str, tuple[tuple[str, TimeKind], ...]] = {
 }
 
 if TYPE_CHECKING:
-    from lab.apiserver.cluster import Cluster
+    from lab.apiserver.objects.cluster import Cluster
 
 
 def decode(rt: ResourceType, body: Object) -> None:

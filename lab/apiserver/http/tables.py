@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from lab.apiserver.clock import parse_time
-from lab.apiserver.resources import Column, ResourceType
-from lab.apiserver.store import Object
+from lab.apiserver.objects.clock import parse_time
+from lab.apiserver.objects.resources import Column, ResourceType
+from lab.apiserver.objects.store import Object
 
 _STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+|\*)\]")
 

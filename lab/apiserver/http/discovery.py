@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lab.apiserver.resources import ALL_VERBS, BUILTINS, ResourceType, from_crd
+from lab.apiserver.objects.resources import ALL_VERBS, BUILTINS, ResourceType, from_crd
 
 SERVER_VERSION = {
     "major": "1",

@@ -9,10 +9,10 @@ status in one PUT there), custom resources take only `status`. `generation` coun
 
 from typing import Any
 
-from lab.apiserver.errors import ApiError
-from lab.apiserver.patches import copy_json
-from lab.apiserver.resources import ResourceType
-from lab.apiserver.store import Object
+from lab.apiserver.objects.errors import ApiError
+from lab.apiserver.objects.patches import copy_json
+from lab.apiserver.objects.resources import ResourceType
+from lab.apiserver.objects.store import Object
 
 
 def version_of(obj: Object) -> str:

@@ -9,8 +9,8 @@ import base64
 import binascii
 import json
 
-from lab.apiserver.errors import ApiError
-from lab.apiserver.store import Object
+from lab.apiserver.objects.errors import ApiError
+from lab.apiserver.objects.store import Object
 
 
 def page(

@@ -17,16 +17,16 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from lab.apiserver import discovery, protobuf, tables
 from lab.apiserver.auth.access import SERVICE_ACCOUNTS, Access
 from lab.apiserver.auth.token_requests import token_request
-from lab.apiserver.cluster import Cluster
-from lab.apiserver.errors import ApiError
 from lab.apiserver.faults import Faults
-from lab.apiserver.resources import ResourceType
-from lab.apiserver.routing import ResourcePath, parse_path
-from lab.apiserver.selectors import SelectorError, parse_fields, parse_labels
-from lab.apiserver.watches import Stream, WatchFilter, WatchRequest, present
+from lab.apiserver.http import discovery, protobuf, tables
+from lab.apiserver.http.routing import ResourcePath, parse_path
+from lab.apiserver.http.watches import Stream, WatchFilter, WatchRequest, present
+from lab.apiserver.objects.cluster import Cluster
+from lab.apiserver.objects.errors import ApiError
+from lab.apiserver.objects.resources import ResourceType
+from lab.apiserver.objects.selectors import SelectorError, parse_fields, parse_labels
 
 logger = logging.getLogger(__name__)
 JSON = "application/json"

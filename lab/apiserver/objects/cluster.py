@@ -13,12 +13,12 @@ import secrets
 import uuid
 from typing import Any
 
-from lab.apiserver import kinds, listing
-from lab.apiserver.bodies import checked_body, spec_of, split_status, version_of
-from lab.apiserver.clock import now
-from lab.apiserver.discovery import Registry
-from lab.apiserver.errors import ApiError, already_exists, conflict, invalid, not_found
-from lab.apiserver.patches import (
+from lab.apiserver.http.discovery import Registry
+from lab.apiserver.objects import kinds, listing
+from lab.apiserver.objects.bodies import checked_body, spec_of, split_status, version_of
+from lab.apiserver.objects.clock import now
+from lab.apiserver.objects.errors import ApiError, already_exists, conflict, invalid, not_found
+from lab.apiserver.objects.patches import (
     PatchError,
     PatchTestFailedError,
     copy_json,
@@ -26,10 +26,10 @@ from lab.apiserver.patches import (
     merge_patch,
     strategic_merge_patch,
 )
-from lab.apiserver.resources import NAMESPACE_STORAGE, ResourceType
-from lab.apiserver.selectors import FieldSelector, LabelSelector
-from lab.apiserver.services import DualStackIPs
-from lab.apiserver.store import DEFAULT_HISTORY, Object, Store
+from lab.apiserver.objects.resources import NAMESPACE_STORAGE, ResourceType
+from lab.apiserver.objects.selectors import FieldSelector, LabelSelector
+from lab.apiserver.objects.services import DualStackIPs
+from lab.apiserver.objects.store import DEFAULT_HISTORY, Object, Store
 
 logger = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
-from lab.apiserver import tables
-from lab.apiserver.cluster import Cluster
-from lab.apiserver.errors import ApiError
 from lab.apiserver.faults import Faults
-from lab.apiserver.resources import ResourceType
-from lab.apiserver.selectors import FieldSelector, LabelSelector
-from lab.apiserver.store import Change, ExpiredError, Object
+from lab.apiserver.http import tables
+from lab.apiserver.objects.cluster import Cluster
+from lab.apiserver.objects.errors import ApiError
+from lab.apiserver.objects.resources import ResourceType
+from lab.apiserver.objects.selectors import FieldSelector, LabelSelector
+from lab.apiserver.objects.store import Change, ExpiredError, Object
 
 logger = logging.getLogger(__name__)
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
