@@ -77,17 +77,11 @@ class Cluster:
         return self._server
 
     def kubectl(self, *args: str) -> str:
-        """Run the real kubectl against this cluster; its stdout."""
-        done = subprocess.run(  # noqa: S603 - fixed program, test-controlled arguments
-            [KUBECTL, f"--kubeconfig={self.kubeconfig}", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if done.returncode:
-            raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
-        return done.stdout
+        """Run the real kubectl against this cluster, as the admin; its stdout."""
+        try:
+            return accounts.run_kubectl(KUBECTL, self.kubeconfig)(list(args), None)
+        except RuntimeError as error:
+            raise AssertionError(str(error)) from None
 
     def grant_accounts(self, tmp: Path) -> None:
         """deploy/'s ServiceAccounts and RBAC; the controller's kubeconfig acts as its account."""
