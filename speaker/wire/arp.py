@@ -2,8 +2,9 @@
 
 The per-frame path is hand-written: one `struct` unpack to parse, and a reply made by joining the
 request's fields around a per-MAC template (arp-responder.md §0, design (c)). scapy dissects a frame
-in ~330 µs and builds a reply in ~815 µs (§2.2), so it only builds that template (once per MAC) and
-the gratuitous frames (a handful per takeover).
+in ~330 µs and builds a reply in ~815 µs (§2.2). The template and the gratuitous frames are packed
+here too, with `struct`: importing scapy's layers alone would cost the speaker ~40 MB of RSS
+(docs/footprint.md); tests prove the bytes identical to scapy's builds.
 
 VLAN: frames with an 802.1Q/802.1ad tag *in the data* are dropped (`VLAN_TAGGED`), not unwrapped.
 Linux strips the tag into packet metadata when VLAN offload is on, and delivers untagged frames on
@@ -18,9 +19,7 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from scapy.layers.l2 import ARP, Ether
-
-from speaker.wire.replies import DropReason, format_mac
+from speaker.wire.replies import DropReason
 
 ETHERTYPE_ARP = 0x0806
 # 802.1Q C-tag and 802.1ad S-tag TPIDs (IEEE 802.1Q-2018 §9.5).
@@ -39,6 +38,11 @@ _ETHERNET_IPV4 = b"\x00\x01\x08\x00"
 _LENGTHS = b"\x06\x04"
 # dst, src, EtherType | htype+ptype, hlen+plen, op | sha, spa, tha, tpa
 _FRAME = struct.Struct("!6s6sH4s2sH6s4s6s4s")
+# The ARP header every frame we send starts with: Ethernet/IPv4, 6/4 (RFC 826).
+_HEADER = _ETHERNET_IPV4 + _LENGTHS
+_ETHERTYPE_BYTES = ETHERTYPE_ARP.to_bytes(2, "big")
+_OP_REQUEST_BYTES = _OP_REQUEST.to_bytes(2, "big")
+_OP_REPLY_BYTES = _OP_REPLY.to_bytes(2, "big")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,11 +126,7 @@ def _reply_template(our_mac: bytes) -> bytes:
     Everything else in a reply varies per request, so a reply is dst + this + spa + tha + tpa.
     One entry per interface MAC; the cache bound only matters if MACs churn.
     """
-    frame = bytes(
-        Ether(dst=format_mac(ZERO_MAC), src=format_mac(our_mac), type=ETHERTYPE_ARP)
-        / ARP(op=_OP_REPLY, hwsrc=format_mac(our_mac), psrc=str(_ANY))
-    )
-    return frame[6:28]
+    return b"".join((our_mac, _ETHERTYPE_BYTES, _HEADER, _OP_REPLY_BYTES, our_mac))
 
 
 def build_gratuitous_arp(ip: IPv4Address, mac: bytes) -> tuple[bytes, bytes]:
@@ -142,10 +142,8 @@ def build_gratuitous_arp(ip: IPv4Address, mac: bytes) -> tuple[bytes, bytes]:
       handled as an ordinary unsolicited reply and ignored within locktime: 5/5 takeovers
       black-holed in §3.2. So we do not send that form.
     """
-    text = format_mac(mac)
-    ether = Ether(dst=format_mac(BROADCAST_MAC), src=text, type=ETHERTYPE_ARP)
-    request = ARP(
-        op=_OP_REQUEST, hwsrc=text, psrc=str(ip), hwdst=format_mac(ZERO_MAC), pdst=str(ip)
-    )
-    reply = ARP(op=_OP_REPLY, hwsrc=text, psrc=str(ip), hwdst=text, pdst=str(ip))
-    return bytes(ether / request), bytes(ether / reply)
+    head = b"".join((BROADCAST_MAC, mac, _ETHERTYPE_BYTES, _HEADER))
+    spa = ip.packed
+    request = b"".join((head, _OP_REQUEST_BYTES, mac, spa, ZERO_MAC, spa))
+    reply = b"".join((head, _OP_REPLY_BYTES, mac, spa, mac, spa))
+    return request, reply

@@ -10,8 +10,8 @@ The worker decides who owns what; this holds the burst's constants and only time
 
 Frames: IPv4 sends the request form first (spa = tpa = IP, tha = 0; what Linux and Junos act on),
 then the reply form with tha = our MAC (arp-responder.md §3.3, `speaker.wire.arp`); IPv6 sends one
-unsolicited NA with Override to ff02::1. scapy builds one ARP pair per MAC; each IP is patched in,
-so a takeover of many IPs stays within the 10 ms budget (scapy costs ~0.7 ms per pair).
+unsolicited NA with Override to ff02::1. One ARP pair is built per MAC; each IP is patched in,
+so a takeover of many IPs stays well within the 10 ms budget.
 """
 
 import functools

@@ -1,8 +1,9 @@
 """Pure. No I/O. IPv6 Neighbor Discovery (RFC 4861): parse Solicitations, build Advertisements.
 
 Like `speaker.wire.arp`, the per-frame path is hand-written: scapy takes ~290 µs to dissect an
-NS and ~1.1 ms to build an NA (arp-responder.md §2.2). scapy builds only the per-MAC NA
-template; each NA is that template plus the variable fields, with the checksum summed
+NS and ~1.1 ms to build an NA (arp-responder.md §2.2). Each NA is a per-MAC template, packed
+here with `struct` (scapy's layers would cost the speaker ~40 MB of RSS, docs/footprint.md; tests
+prove the bytes identical to scapy's), plus the variable fields, with the checksum summed
 incrementally (§4).
 
 Checksums use one identity: 2**16 ≡ 1 (mod 0xFFFF), so end-around-carry addition of the 16-bit
@@ -21,17 +22,15 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Any
 
-from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
-from scapy.layers.l2 import Ether
-
 from speaker.wire.arp import VLAN_TPIDS
-from speaker.wire.replies import DropReason, format_mac
+from speaker.wire.replies import DropReason
 
 ETHERTYPE_IPV6 = 0x86DD
 ALL_NODES = IPv6Address("ff02::1")
 # ff02::1:ff00:0/104 (RFC 4291 §2.7.1): the group is this prefix + the low 24 bits of the address.
 SOLICITED_NODE_PREFIX = IPv6Address("ff02::1:ff00:0")
 NS_TYPE = 135
+NA_TYPE = 136
 # NA flag word (RFC 4861 §4.4): Router, Solicited, Override are its top three bits. We are no
 # router, so R stays 0.
 FLAG_SOLICITED = 0x4000_0000
@@ -40,6 +39,7 @@ FLAG_OVERRIDE = 0x2000_0000
 _NEXT_HEADER_ICMPV6 = 58
 _HOP_LIMIT = 255  # RFC 4861 §7.1.1: anything less means a router forwarded it
 _OPTION_SLLA = 1  # RFC 4861 §4.6.1, Source Link-Layer Address
+_OPTION_TLLA = 2  # RFC 4861 §4.6.1, Target Link-Layer Address
 _IPV6_START = 14
 _ICMP_START = 54  # 14 Ethernet + 40 IPv6, no extension headers
 _TARGET_START = 62  # ICMP + type, code, checksum, reserved
@@ -272,20 +272,23 @@ class _Template:
     partial_sum: int  # the checksum contribution of everything above plus the pseudo-header's
 
 
+# Ethernet source, EtherType | version (6, traffic class and flow label 0), payload length,
+# next header, hop limit: frame bytes 6..22 of every NA we send.
+_NA_HEAD = struct.Struct("!6sHLHBB")
+# NA header (type, code, checksum, flags, target: 24 octets) + one 8-octet TLLA option.
+_NA_LENGTH = 24 + 8
+
+
 @functools.lru_cache(maxsize=64)
 def _template(our_mac: bytes) -> _Template:
-    mac = format_mac(our_mac)
-    frame = bytes(
-        Ether(dst=mac, src=mac, type=ETHERTYPE_IPV6)
-        / IPv6(src="::", dst="::", hlim=_HOP_LIMIT, tc=0, fl=0)
-        / ICMPv6ND_NA(R=0, S=0, O=0, tgt="::")
-        / ICMPv6NDOptDstLLAddr(lladdr=mac)
+    head = _NA_HEAD.pack(
+        our_mac, ETHERTYPE_IPV6, _IP_VERSION << 28, _NA_LENGTH, _NEXT_HEADER_ICMPV6, _HOP_LIMIT
     )
-    length = len(frame) - _ICMP_START
-    type_code, option = frame[_ICMP_START : _ICMP_START + 2], frame[_OPTIONS_START:]
-    partial = length + _NEXT_HEADER_ICMPV6
+    type_code = bytes((NA_TYPE, 0))
+    option = bytes((_OPTION_TLLA, 1)) + our_mac  # length in 8-octet units (RFC 4861 §4.6)
+    partial = _NA_LENGTH + _NEXT_HEADER_ICMPV6
     partial += int.from_bytes(type_code, "big") + int.from_bytes(option, "big")
-    return _Template(head=frame[6:22], type_code=type_code, option=option, partial_sum=partial)
+    return _Template(head=head, type_code=type_code, option=option, partial_sum=partial)
 
 
 def _advertisement(

@@ -147,7 +147,7 @@ class Port:
 
 
 def _warm_templates(mac: bytes) -> None:
-    """Build this MAC's reply and announcement templates now (scapy: ~1 ms each).
+    """Build this MAC's reply and announcement templates now (cheap since they are packed by hand).
 
     Otherwise the first reply, and the first takeover, would pay for them; the 10 ms takeover
     budget (arp-responder.md §5.6) should not depend on whether a MAC was seen before.

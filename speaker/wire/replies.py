@@ -118,7 +118,7 @@ def parse_mac(text: str) -> bytes:
 
 
 def format_mac(mac: bytes) -> str:
-    """Turn 6 bytes into the lower-case colon form scapy and `ip link` use."""
+    """Turn 6 bytes into the lower-case colon form `ip link` (and scapy) use."""
     if len(mac) != MAC_LENGTH:
         raise ValueError(f"a MAC address has {MAC_LENGTH} bytes, not {len(mac)}")
     return mac.hex(":")

@@ -211,3 +211,24 @@ def test_never_raises_on_random_bytes(frame):
 @given(mutations(st.sampled_from((frames.arp_request(), frames.arp_request(vlan=5)))))
 def test_never_raises_on_mutated_requests(frame):
     assert isinstance(parse_arp(frame), ArpRequest | DropReason)
+
+
+@given(sender_mac=unicast_mac_texts, sender_ip=ipv4_addresses, our_mac=unicast_mac_texts)
+def test_reply_is_byte_for_byte_what_scapy_builds(sender_mac, sender_ip, our_mac):
+    """The speaker packs frames by hand (no scapy import, docs/footprint.md): scapy agrees."""
+    asked = request(sender_mac=parse_mac(sender_mac), sender_ip=sender_ip)
+    theirs = Ether(dst=sender_mac, src=our_mac) / ARP(
+        op=2, hwsrc=our_mac, psrc=str(frames.VIP), hwdst=sender_mac, pdst=str(sender_ip)
+    )
+    assert build_arp_reply(asked, parse_mac(our_mac)) == bytes(theirs)
+
+
+@given(ip=ipv4_addresses, mac=unicast_mac_texts)
+def test_gratuitous_frames_are_byte_for_byte_what_scapy_builds(ip, mac):
+    ether = Ether(dst="ff:ff:ff:ff:ff:ff", src=mac)
+    request_form = ARP(op=1, hwsrc=mac, psrc=str(ip), hwdst="00:00:00:00:00:00", pdst=str(ip))
+    reply_form = ARP(op=2, hwsrc=mac, psrc=str(ip), hwdst=mac, pdst=str(ip))
+    assert build_gratuitous_arp(ip, parse_mac(mac)) == (
+        bytes(ether / request_form),
+        bytes(ether / reply_form),
+    )

@@ -333,3 +333,44 @@ def test_accepts_a_mutated_frame_only_if_its_checksum_still_verifies(frame):
     parsed = parse_ns(frame)
     if isinstance(parsed, NeighborSolicitation):
         assert checksum_is_correct(Ether(frame), ICMPv6ND_NS)
+
+
+def scapy_na(
+    *,
+    source_ip: IPv6Address | str,
+    destination_ip: IPv6Address | str,
+    destination_mac: str,
+    solicited: bool,
+    our_mac: str,
+) -> bytes:
+    """The NA scapy builds, length and checksum computed by scapy itself."""
+    return bytes(
+        Ether(dst=destination_mac, src=our_mac)
+        / IPv6(src=str(source_ip), dst=str(destination_ip), hlim=255)
+        / ICMPv6ND_NA(R=0, S=int(solicited), O=1, tgt=str(source_ip))
+        / ICMPv6NDOptDstLLAddr(lladdr=our_mac)
+    )
+
+
+@given(source_ip=ipv6_unicast, target_ip=ipv6_unicast, our_mac=unicast_mac_texts)
+def test_advertisement_is_byte_for_byte_what_scapy_builds(source_ip, target_ip, our_mac):
+    """The speaker packs frames by hand (no scapy import, docs/footprint.md): scapy agrees."""
+    asked = solicitation(source_ip=source_ip, target_ip=target_ip)
+    assert build_na(asked, parse_mac(our_mac)) == scapy_na(
+        source_ip=target_ip,
+        destination_ip=source_ip,
+        destination_mac=asked.sender_mac.hex(":"),
+        solicited=True,
+        our_mac=our_mac,
+    )
+
+
+@given(ip=ipv6_unicast, mac=unicast_mac_texts)
+def test_unsolicited_advertisement_is_byte_for_byte_what_scapy_builds(ip, mac):
+    assert build_unsolicited_na(ip, parse_mac(mac)) == scapy_na(
+        source_ip=ip,
+        destination_ip="ff02::1",
+        destination_mac="33:33:00:00:00:01",
+        solicited=False,
+        our_mac=mac,
+    )
