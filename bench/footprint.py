@@ -7,17 +7,18 @@ Method. `lab.demo.Lab` with 2 nodes: the emulated API server, the real controlle
 speaker in each node namespace, each run as deploy/'s ServiceAccount, as `bin/lab` runs them.
 One pool (203.0.113.0/24, 198.51.100.1-198.51.100.199 and 2001:db8:0:1::1:0/112: the first 400
 Services are IPv4, the rest IPv6) and its L2Advertisement. Services are created through the API
-as the admin over one keep-alive connection, each after an EndpointSlice with a ready endpoint on
-both nodes (so that it is announced), up to 0, then 100, then 1,000. At each level the bench
+as the admin over one keep-alive connection, each after an EndpointSlice with a ready endpoint
+on both nodes (so that it is announced), up to 0, then 100, then 1,000. At each level the bench
 waits until every Service has an address and an Announced condition that is True, held for 3 s
 (or counts short of that held still for 15 s, or 120 s: the report flags it), then a settle
-period (20 s; --quick 5 s), then an idle window (30 s; --quick 10 s) in which nothing is created. Per process: CPU is utime + stime from /proc/PID/stat across the
-window, as % of one core (one tick is 1/100 s: over 30 s, 0.033 %); memory at the window's end is
-VmRSS from /proc/PID/status, and PSS and USS (private clean + dirty) from
-/proc/PID/smaps_rollup. Only the lab's own children are read: the controller, the speakers, the
-API server (a reference, under no goal), and a bare `python -c "import time; time.sleep(...)"`
-started the way the speakers are (`ip netns exec` into node-1, the same interpreter), the
-baseline every figure is set against.
+period (20 s; --quick 5 s), then an idle window (30 s; --quick 10 s) in which nothing is
+created. Per process: CPU is utime + stime from /proc/PID/stat across the window, as % of one
+core (one tick is 1/100 s: over 30 s, 0.033 %); memory at the window's end is VmRSS from
+/proc/PID/status, and PSS and USS (private clean + dirty) from /proc/PID/smaps_rollup. Only
+the lab's own children are read: the controller, the speakers, the API server (a reference,
+under no goal), and a bare `python -c "import time; time.sleep(...)"` started the way the
+speakers are (`ip netns exec` into node-1, the same interpreter), the baseline every figure is
+set against.
 
 Second section: the import-cost table, each module imported in a fresh interpreter (median of 3),
 against a bare interpreter: `python -m bench.footprint imports` prints it alone (no root needed).
