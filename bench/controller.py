@@ -205,6 +205,7 @@ class Lab:
         self._children: list[subprocess.Popen[bytes]] = []
         self.server: subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.profile: Path | None = None  # a directory: each controller runs under cProfile
 
     def start_server(self) -> str:
         """Start `python -m lab.apiserver` and return its URL (the one line it prints)."""
@@ -223,6 +224,10 @@ class Lab:
         """Start `python -m controller` with short Lease timings; logs go to a file."""
         command = [sys.executable, "-m", "controller", "--metrics-port", "0", "--health-port", "0"]
         command += [*LEASE, "--identity", identity]
+        if self.profile is not None:
+            # Written when the controller exits on SIGTERM; a SIGKILLed one leaves no profile.
+            out = self.profile / f"{identity}.prof"
+            command[1:1] = ["-m", "cProfile", "-o", str(out)]
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         log = (self.workdir / f"{identity}.log").open("wb")
         return self._spawn(command, stdout=log, stderr=log, env=env)
@@ -496,11 +501,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--restart", type=int, help=f"Services across the restarts ({FULL.restart})"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run each controller under cProfile; DIR/<identity>.prof when it stops (SIGTERM)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     sizes = replace(sizes, burst=args.burst or sizes.burst, restart=args.restart or sizes.restart)
     workdir = Path(tempfile.mkdtemp(prefix="bench-controller-"))
     lab = Lab(workdir)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        lab.profile = args.profile.resolve()
     bench: Bench | None = None
     try:
         lab.start_server()

@@ -8,6 +8,7 @@ handler runs. So the first reconcile already sees every address that Services ho
 """
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -46,9 +47,12 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
         )
 
     @kopf.on.event("", "v1", "services", registry=registry)
-    async def service_changed(*, type: str | None, body: kopf.Body, **kwargs: Any) -> None:
+    async def service_changed(*, type: str | None, event: Mapping[str, Any], **kwargs: Any) -> None:
         attach(kwargs)
-        reconciler.service_event(type, _plain(body))
+        # The event's own object, not a copy of the `body` view over it: kopf decodes a fresh
+        # dict for every watch event and never changes it afterwards (it writes nothing on
+        # Services), and a deep copy per event was a tenth of the controller's time in a burst.
+        reconciler.service_event(type, event["object"])
 
     @kopf.on.event(names.GROUP, names.VERSION, names.POOL_PLURAL, registry=registry)
     async def pool_changed(**kwargs: Any) -> None:
