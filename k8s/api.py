@@ -55,7 +55,11 @@ def load_config() -> client.ApiClient:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # the client is untyped here
     except config.ConfigException:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # the client is untyped here
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # One pooled connection per worker thread: the default (5 per CPU) is below WORKERS, and a
+    # connection the full pool discards is a new TLS handshake, on both sides, per request.
+    configuration.connection_pool_maxsize = WORKERS
+    return client.ApiClient(configuration)
 
 
 class Api:
@@ -75,7 +79,7 @@ class Api:
     ) -> None:
         """Merge-patch a Service's /status (its annotations too: Services accept them there)."""
         await self._call(
-            self._core.patch_namespaced_service_status,
+            _unread(self._core.patch_namespaced_service_status),
             name,
             namespace,
             patch,
@@ -85,7 +89,7 @@ class Api:
     async def patch_pool_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch an IPAddressPool's /status."""
         await self._call(
-            self._custom.patch_namespaced_custom_object_status,
+            _unread(self._custom.patch_namespaced_custom_object_status),
             names.GROUP,
             names.VERSION,
             namespace,
@@ -137,7 +141,7 @@ class Api:
 
     async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
         """Post a core/v1 Event."""
-        await self._call(self._core.create_namespaced_event, namespace, body)
+        await self._call(_unread(self._core.create_namespaced_event), namespace, body)
 
     async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Lease as a plain dict, or None when there is none."""
@@ -185,6 +189,20 @@ class Api:
         return await call(
             method, *args, request_timeout=request_timeout, executor=self._executor, **kwargs
         )
+
+
+def _unread(method: Any) -> Any:
+    """`method`, its answer read off the connection but never decoded into the client's models.
+
+    For writes whose answer nobody reads: decoding a whole Service into models cost more CPU
+    than the request itself, in threads that hold the GIL the event loop needs. Refusals are
+    still raised (the client checks the status before handing back the raw response).
+    """
+
+    def send(*args: Any, **kwargs: Any) -> None:
+        method(*args, _preload_content=False, **kwargs).data  # noqa: B018 - frees the connection
+
+    return send
 
 
 async def call(

@@ -20,11 +20,32 @@ KOPF_STOP_TIMEOUT = 10.0
 OURS_STOP_TIMEOUT = 2.0
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No essence kept or built: only change handlers compare one, and we register none.
+
+    kopf's default builds the essence of every object on every event (a deep copy of the
+    body) to diff it against the one it stored; with event and index handlers only, nothing
+    reads that diff and nothing is ever stored.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence | None:  # type: ignore[override]  # None: no essence, as for an object never handled
+        """No essence: kopf then skips its comparison."""
+        return None
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        """Nothing was stored."""
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        """Nothing to store (kopf calls this only after change handlers)."""
+
+
 def settings() -> kopf.OperatorSettings:
-    """Kopf as a read-only watcher: it posts no Events and scans nothing."""
+    """Kopf as a read-only watcher: it posts no Events, scans nothing and diffs nothing."""
     chosen = kopf.OperatorSettings()
     chosen.posting.enabled = False  # Events are ours to post, with MetalLB's reasons
     chosen.scanning.disabled = True  # cluster-wide watching: no namespace or CRD scanning
+    chosen.persistence.diffbase_storage = NoDiffBase()
     return chosen
 
 
