@@ -149,6 +149,7 @@ class Speaker:
         self._previous: dict[IPAddress, str | None] = {}
         self._candidates: frozenset[str] = frozenset()
         self._epoch = 0
+        self._last_view: View | None = None  # the membership at the last pass
         self._settles_at: float | None = None
         self._peers_listed = False
         self._conditions_at: float | None = None  # conditions wait until the live set settles
@@ -240,29 +241,55 @@ class Speaker:
 
     async def _work(self) -> None:
         while True:
-            await self._wait()
+            woken = await self._wait()
             if self._views is None or not self._peers_listed:
                 continue
-            self._pass(time.monotonic())
+            now = time.monotonic()
+            if not woken and not self._is_due(now) and self._view_unchanged(now):
+                # A peer's hold ran out as planned, but its next heartbeat had moved it on (ten
+                # times a second per peer): the election would come out the same, so no pass
+                # (docs/footprint.md, idle CPU).
+                continue
+            self._pass(now)
 
-    async def _wait(self) -> None:
-        now = time.monotonic()
+    def _next_due(self, now: float) -> float | None:
+        """When a pass is next needed without a wake-up: a hold, settle, probe or wait ends."""
         times = [self.membership.next_change(now), self._settles_at, self._conditions_at]
         times.append(self.guard.next_due())
         times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
-        due = min((t for t in times if t is not None), default=None)
+        return min((t for t in times if t is not None), default=None)
+
+    def _is_due(self, now: float) -> bool:
+        """Whether a timer other than the membership's own has run out."""
+        times = [self._settles_at, self._conditions_at, self.guard.next_due()]
+        times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
+        return any(t is not None and t <= now for t in times)
+
+    def _view_unchanged(self, now: float) -> bool:
+        """Whether the membership reads as it did at the last pass (so the election would too)."""
+        return self._last_view is not None and self.membership.view(now).same_election(
+            self._last_view
+        )
+
+    async def _wait(self) -> bool:
+        """Wait for a wake-up or the next due time; True if woken (something changed)."""
+        now = time.monotonic()
+        due = self._next_due(now)
         timeout = None if due is None else max(0.0, due - now) + 0.001
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands
         # with the wake-up, and SIGTERM would then hang.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
+        woken = self._wake.is_set()
         self._wake.clear()
+        return woken
 
     # ------------------------------------------------------------------ one pass
 
     def _pass(self, now: float) -> None:
         view = self.membership.view(now)
+        self._last_view = view
         if view.epoch != self._epoch:  # the responder dropped everything when isolated
             self._epoch = view.epoch
             self.narrator.isolated(view.isolation, self._current)

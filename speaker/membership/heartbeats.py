@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from metalpool.addresses import IPAddress
 from metalpool.leases import LeaseState
@@ -58,6 +58,14 @@ class View:
     def claimants(self, ip: IPAddress) -> frozenset[str]:
         """Alive peers whose last heartbeat may claim `ip`."""
         return frozenset(node for node, claims in self.claims.items() if may_claim(claims, ip))
+
+    def same_election(self, other: "View") -> bool:
+        """Whether an election on `other` comes out as on this view.
+
+        Everything but `gone_at` counts: a live peer's would-be end moves with each heartbeat,
+        and a dead peer's state changes with it anyway.
+        """
+        return replace(self, gone_at={}) == replace(other, gone_at={})
 
 
 class Heartbeats:

@@ -300,3 +300,14 @@ def test_incoming_returns_the_ips_a_frame_hands_to_us_for_the_responder_to_take_
     (to_b,) = a.handoffs({IP1: "b"})()
     assert b.incoming(wire(to_b), "eth0", at(0.5)) == {IP1}
     assert c.incoming(wire(to_b), "eth0", at(0.5)) == frozenset()  # addressed to b only
+
+
+def test_a_later_heartbeat_leaves_the_election_as_it_was_and_silence_past_the_hold_does_not():
+    """The worker skips a pass when the view reads the same (docs/footprint.md, idle CPU)."""
+    a, b = speaker("a"), speaker("b")
+    beat(a, b, at(0))
+    before = b.view(at(0.5))
+    beat(a, b, at(1))
+    assert before.gone_at != b.view(at(1.5)).gone_at
+    assert b.view(at(1.5)).same_election(before)
+    assert not b.view(at(1 + HOLD)).same_election(before)
