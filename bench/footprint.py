@@ -65,7 +65,9 @@ def level(bench: Footprint, services: int, settle: float, window: float) -> list
     created = time.monotonic() - started
     addressed, announced, waited = bench.steady()
     time.sleep(settle)
+    wall = time.time()
     usages = bench.idle(window)
+    warned = bench.warnings(wall, time.time())
     print(f"\n{services} Services: created in {created:.1f} s; steady after {waited:.1f} s more"
           f" ({addressed} with an address, {announced} announced); settled {settle:g} s;"
           f" idle window {window:g} s")  # fmt: skip
@@ -76,6 +78,12 @@ def level(bench: Footprint, services: int, settle: float, window: float) -> list
     verdicts = judge([u for u in usages if u is not bare], services)
     for verdict in verdicts:
         print("  " + verdict_line(verdict, bare or _unmeasured()))
+    if any(warned.values()):
+        print(
+            "  ! not idle: in the window the speakers logged "
+            + ", ".join(f"{n} {c}" for n, c in warned.items())
+            + " warnings (stalls, withdrawals, peers declared dead: see --keep-logs)"
+        )
     if addressed < services or announced < services:
         print(f"  ! not a steady state: {addressed} of {services} Services addressed,"
               f" {announced} announced; measured as it was")  # fmt: skip

@@ -114,6 +114,20 @@ def cpu_percent(ticks: float, seconds: float, hertz: float) -> float:
     return ticks / hertz / seconds * 100.0
 
 
+def warnings_between(lines: list[tuple[float | None, str]], since: float, until: float) -> int:
+    """WARNING or ERROR log lines stamped within [since, until]: (wall time or None, line) pairs.
+
+    A steady state logs none: a speaker that stalls, withdraws and is declared dead again and
+    again is busy, and its "idle" CPU is the cost of that churn, not of idling.
+    """
+    count = 0
+    for when, line in lines:
+        words = line[24:].split(maxsplit=1)  # after `2026-12-02 12:38:22,338 `
+        if when is not None and since <= when <= until and words[:1] in (["WARNING"], ["ERROR"]):
+            count += 1
+    return count
+
+
 def ratio(value: float, base: float) -> float:
     """`value` over `base`; NaN when either is missing or the base is not positive."""
     if math.isnan(value) or math.isnan(base) or not base > 0:

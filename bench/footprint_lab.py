@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.controller import Rest, ingress_ip
+from bench.failover_lab import log_time
 from bench.footprint_figures import (
     Memory,
     Usage,
@@ -22,6 +23,7 @@ from bench.footprint_figures import (
     rollup_memory,
     stat_ticks,
     status_rss,
+    warnings_between,
 )
 from lab.demo import ANNOUNCED_CONDITION, Lab
 from lab.network import exec_in
@@ -182,6 +184,15 @@ class Footprint:
             cpu = cpu_percent(spent, elapsed, HERTZ) if not math.isnan(spent) else math.nan
             usages.append(Usage(role, memory_of(pid), cpu))
         return usages
+
+    def warnings(self, since: float, until: float) -> dict[str, int]:
+        """Speaker → WARNING/ERROR lines it logged between two wall times."""
+        found = {}
+        for node in self.lab.node_names:
+            path = self.lab.workdir / f"speaker-{node}.log"
+            lines = read_text(path).splitlines()
+            found[node] = warnings_between([(log_time(x), x) for x in lines], since, until)
+        return found
 
     def close(self) -> None:
         """Stop the bare interpreter (by its PID); close the API connection."""

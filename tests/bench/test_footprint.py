@@ -15,6 +15,7 @@ from bench.footprint_figures import (
     stat_ticks,
     status_rss,
     verdict_line,
+    warnings_between,
 )
 from bench.footprint_imports import ImportCost, median_memory, parse_report, table
 
@@ -168,3 +169,16 @@ def test_the_import_table_sets_each_module_against_the_bare_interpreter():
                    ImportCost("kopf", Memory(60.0, 45.0, 43.0), 50.0)])  # fmt: skip
     assert lines[1].split() == ["(bare", "interpreter)", "10.0", "5.0", "4.0", "0.0", "1.0"]
     assert lines[2].split() == ["import", "kopf", "60.0", "45.0", "43.0", "50.0", "6.0"]
+
+
+def test_warnings_are_counted_only_inside_the_window_and_only_at_warning_or_worse():
+    lines = [
+        (9.0, "2026-12-02 23:29:04,000 WARNING speaker.worker: before the window"),
+        (10.0, "2026-12-02 23:29:05,065 WARNING speaker.wire.responder: the responder stalled"),
+        (11.0, "2026-12-02 23:29:06,000 INFO speaker.worker: handing 203.0.113.9 over"),
+        (12.0, "2026-12-02 23:29:07,000 ERROR speaker.worker: something broke"),
+        (None, "Traceback (most recent call last): WARNING in a continuation line"),
+        (21.0, "2026-12-02 23:29:16,000 WARNING speaker.worker: after the window"),
+    ]
+    assert warnings_between(lines, 10.0, 20.0) == 2
+    assert warnings_between([], 10.0, 20.0) == 0
