@@ -572,3 +572,21 @@ class GuardMachine(RuleBasedStateMachine):
 
 
 test_the_guard_never_lets_a_claimed_ip_through_without_a_clean_window = GuardMachine.TestCase
+
+
+def test_rechecks_due_within_the_slack_ride_along_with_one_that_is_due():
+    """Each batch of rechecks costs the worker one pass (docs/footprint.md, idle CPU)."""
+    guard = Guard()
+    guard.tick({IP: None}, 0.0)
+    guard.tick({IP: None, IP6: None}, 10.0)
+    assert guard.tick({IP: None, IP6: None}, 60.0).probe == {IP: None, IP6: None}
+    assert guard.next_due() == pytest.approx(120.0)
+
+
+def test_a_recheck_never_leaves_early_on_its_own():
+    guard = Guard()
+    guard.tick({IP: None}, 0.0)
+    guard.tick({IP: None, IP6: None}, 30.0)
+    assert guard.tick({IP: None, IP6: None}, 60.0).probe == {IP: None}
+    assert guard.tick({IP: None, IP6: None}, 89.9).probe == {}
+    assert guard.tick({IP: None, IP6: None}, 90.0).probe == {IP6: None}
