@@ -9,6 +9,7 @@ group MAC added to the NIC's filter), frames payloads, and reads the carrier.
 """
 
 import logging
+import os
 import select
 import socket
 from collections.abc import Callable, Iterable
@@ -83,10 +84,17 @@ def has_carrier(name: str, sys_class_net: Path = SYS_CLASS_NET) -> bool:
 
     Reading `carrier` of an administratively down interface fails (EINVAL): no carrier either.
     """
+    # os.open/os.read, not Path.read_text: 3 system calls instead of 9, ten times a second.
     try:
-        return (sys_class_net / name / "carrier").read_text(encoding="ascii").strip() == "1"
+        fd = os.open(sys_class_net / name / "carrier", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
+    try:
+        return os.read(fd, 16).strip() == b"1"
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class ChatterLinks:
