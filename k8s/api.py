@@ -194,9 +194,10 @@ class Api:
 def _unread(method: Any) -> Any:
     """`method`, its answer read off the connection but never decoded into the client's models.
 
-    For writes whose answer nobody reads: decoding a whole Service into models cost more CPU
-    than the request itself, in threads that hold the GIL the event loop needs. Refusals are
-    still raised (the client checks the status before handing back the raw response).
+    For writes whose answer nobody reads: the decoding is work done while holding the GIL the
+    event loop needs, for nothing (small: ~0.04 ms per Service answer, one per assigned
+    Service). Refusals are still raised (the client checks the status before handing back the
+    raw response).
     """
 
     def send(*args: Any, **kwargs: Any) -> None:
