@@ -150,6 +150,7 @@ class Speaker:
         self._candidates: frozenset[str] = frozenset()
         self._epoch = 0
         self._last_view: View | None = None  # the membership at the last pass
+        self._changed = False  # an input besides the membership changed since the last wait
         self._settles_at: float | None = None
         self._peers_listed = False
         self._conditions_at: float | None = None  # conditions wait until the live set settles
@@ -161,21 +162,28 @@ class Speaker:
         if self._views is None:
             self._views = views
             self.membership.set_configured()
-        self._wake.set()
+        self._poke()
 
     def touch(self) -> None:
         """Elect again soon."""
+        self._poke()
+
+    def _poke(self) -> None:
+        """Wake the loop for a change the membership view does not show: a pass is due."""
+        self._changed = True
         self._wake.set()
 
     def peer_seen(self, node: str, lease: LeaseState | None, seen: float) -> None:
         """A speaker Lease as `membership.lease_watch` saw it at monotonic time `seen`."""
         self.membership.observe_lease(node, lease, seen)
+        # Membership news only: every peer renews every few seconds, and a renewal changes
+        # nothing an election reads unless the view changes, which `_work` checks.
         self._wake.set()
 
     def peers_listed(self) -> None:
         """Every peer's Lease is known: elections may start (the fallback needs them)."""
         self._peers_listed = True
-        self._wake.set()
+        self._poke()
 
     def heard(self, heard: Iterable[Heard]) -> None:
         """Claims the responder's sentry heard (call in the loop's thread)."""
@@ -188,7 +196,7 @@ class Speaker:
         # Defences and reports are sent above; a pass is needed only when what is held back
         # changed (a conflict found), so a host flooding claims cannot drive the election loop.
         if (self.guard.watched, self.guard.conflicts) != before:
-            self._wake.set()
+            self._poke()
 
     def start(self) -> list[asyncio.Task[None]]:
         """Start the loop, the Lease keeper and the writer; the caller cancels them to stop."""
@@ -241,14 +249,15 @@ class Speaker:
 
     async def _work(self) -> None:
         while True:
-            woken = await self._wait()
+            changed = await self._wait()
             if self._views is None or not self._peers_listed:
                 continue
             now = time.monotonic()
-            if not woken and not self._is_due(now) and self._view_unchanged(now):
-                # A peer's hold ran out as planned, but its next heartbeat had moved it on (ten
-                # times a second per peer): the election would come out the same, so no pass
-                # (docs/footprint.md, idle CPU).
+            if not changed and not self._is_due(now) and self._view_unchanged(now):
+                # Only the membership woke us (a peer's hold ran out as planned but its next
+                # heartbeat had moved it on, ten times a second per peer; a peer renewed its
+                # Lease) and it reads as at the last pass: the election would come out the
+                # same, so no pass (docs/footprint.md, idle CPU).
                 continue
             self._pass(now)
 
@@ -272,7 +281,7 @@ class Speaker:
         )
 
     async def _wait(self) -> bool:
-        """Wait for a wake-up or the next due time; True if woken (something changed)."""
+        """Wait for a wake-up or the next due time; True if a non-membership input changed."""
         now = time.monotonic()
         due = self._next_due(now)
         timeout = None if due is None else max(0.0, due - now) + 0.001
@@ -281,9 +290,9 @@ class Speaker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
-        woken = self._wake.is_set()
+        changed, self._changed = self._changed, False
         self._wake.clear()
-        return woken
+        return changed
 
     # ------------------------------------------------------------------ one pass
 
