@@ -176,9 +176,7 @@ class Speaker:
     def peer_seen(self, node: str, lease: LeaseState | None, seen: float) -> None:
         """A speaker Lease as `membership.lease_watch` saw it at monotonic time `seen`."""
         self.membership.observe_lease(node, lease, seen)
-        # Membership news only: every peer renews every few seconds, and a renewal changes
-        # nothing an election reads unless the view changes, which `_work` checks.
-        self._wake.set()
+        self._poke()
 
     def peers_listed(self) -> None:
         """Every peer's Lease is known: elections may start (the fallback needs them)."""
