@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from lab.apiserver.auth import tls
-from lab.apiserver.auth.tokens import ADMIN_TOKEN
+from lab.apiserver.auth.tokens import bearer
 
 ROOT = Path(__file__).resolve().parent.parent
 CRDS = ROOT / "deploy" / "crds"
@@ -77,7 +77,7 @@ class Rest:
         # The server serves this process's certificate (Lab.start_server); the lab's admin.
         context = tls.client_context(tls.credentials().ca)
         self._conn = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=context)
-        self._admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        self._admin = bearer()
 
     def call(
         self, method: str, path: str, body: bytes | None = None, kind: str = "json"

@@ -29,7 +29,7 @@ import yaml
 
 from lab import accounts
 from lab.apiserver.auth import tls
-from lab.apiserver.auth.tokens import ADMIN_TOKEN
+from lab.apiserver.auth.tokens import bearer
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.process import ApiServerProcess
 from lab.kubectl import KUBECTL, kubectl_problem
@@ -377,7 +377,7 @@ class Lab:
     def api_get(self, path: str, *, timeout: float) -> Any:
         """GET `path` from the API server as the lab's admin: a response to read (or stream)."""
         request = urllib.request.Request(  # noqa: S310 - the lab's own https:// URL
-            self.server.url + path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            self.server.url + path, headers=bearer()
         )
         context = tls.client_context(self.server.ca)
         return urllib.request.urlopen(request, timeout=timeout, context=context)  # noqa: S310

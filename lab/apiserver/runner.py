@@ -160,7 +160,6 @@ class ApiServerThread:
         self, *, host: str = "127.0.0.1", port: int = 0, history: int = DEFAULT_HISTORY
     ) -> None:
         self._server = ApiServer(host=host, port=port, history=history)
-        self.ca = self._server.ca
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -170,6 +169,11 @@ class ApiServerThread:
     def url(self) -> str:
         """The base URL clients use."""
         return self._server.url
+
+    @property
+    def ca(self) -> bytes:
+        """The PEM CA certificate clients must trust."""
+        return self._server.ca
 
     @property
     def faults(self) -> Faults:

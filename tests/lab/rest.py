@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lab.apiserver.auth import tls
-from lab.apiserver.auth.tokens import ADMIN_TOKEN
+from lab.apiserver.auth.tokens import ADMIN_TOKEN, bearer
 
 T = TypeVar("T")
 
@@ -59,7 +59,7 @@ class Rest:
 
     def credentials(self) -> dict[str, str]:
         """The Authorization header, when there is a token to send."""
-        return {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+        return {} if self.token is None else bearer(self.token)
 
     def _connect(self, timeout: float) -> http.client.HTTPSConnection:
         return http.client.HTTPSConnection(

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lab.apiserver.auth import tls
-from lab.apiserver.auth.tokens import ADMIN_TOKEN
+from lab.apiserver.auth.tokens import bearer
 from lab.apiserver.http import protobuf
 from lab.apiserver.kubeconfig import write_kubeconfig
 from lab.apiserver.runner import ApiServer, ApiServerThread
@@ -328,9 +328,8 @@ def test_write_kubeconfig_points_at_the_server(tmp_path: Path):
 async def test_the_server_runs_in_the_callers_event_loop():
     async with ApiServer() as server, aiohttp.ClientSession() as session:
         context = tls.client_context(server.ca)
-        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         url = f"{server.url}/api/v1/namespaces"
-        async with session.get(url, ssl=context, headers=admin) as response:
+        async with session.get(url, ssl=context, headers=bearer()) as response:
             names = [n["metadata"]["name"] for n in (await response.json())["items"]]
         assert "default" in names
         assert server.port > 0

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from lab.apiserver.auth import tls
-from lab.apiserver.auth.tokens import ADMIN_TOKEN
+from lab.apiserver.auth.tokens import bearer
 from lab.demo import API_PORT_IN_NODES, Lab
 from lab.kubectl import KUBECTL
 from lab.network import exec_in
@@ -88,8 +88,7 @@ class Watch:
         context = tls.client_context(tls.credentials().ca)  # the lab serves this process's
         self.connection = http.client.HTTPSConnection(host, parsed.port, timeout=5, context=context)
         query = f"watch=true&resourceVersion={resource_version}"
-        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        self.connection.request("GET", f"{CONFIGMAPS}?{query}", headers=headers)
+        self.connection.request("GET", f"{CONFIGMAPS}?{query}", headers=bearer())
         self.response = self.connection.getresponse()
         assert self.response.status == 200
 

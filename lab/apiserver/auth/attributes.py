@@ -13,6 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from lab.apiserver.http.routing import parse_path
+from lab.apiserver.objects.selectors import SelectorError, parse_fields
 
 METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -50,7 +51,7 @@ def request_attributes(method: str, path: str, query: str) -> Attributes:
     if method == "GET":
         verb = "get" if name else ("watch" if _watching(params) else "list")
     if not name and verb in ("list", "watch"):
-        name = _exact_name((params.get("fieldSelector") or [""])[0])
+        name = _pinned_name((params.get("fieldSelector") or [""])[0])
     if not name and verb == "delete":
         verb = "deletecollection"
     namespace = target.namespace or ""
@@ -72,18 +73,12 @@ def _watching(params: dict[str, list[str]]) -> bool:
     return bool(values) and values[0].lower() not in ("false", "0")
 
 
-def _exact_name(selector: str) -> str:
-    """The name an exact `metadata.name=` (or `==`) requirement pins, if it is the only one."""
-    for requirement in selector.split(","):
-        key, operator, value = _split_requirement(requirement.strip())
-        if key == "metadata.name" and operator in ("=", "==") and value:
-            return value
-    return ""
+def _pinned_name(selector: str) -> str:
+    """The name a `metadata.name=` requirement pins ('' when none, or when it does not parse).
 
-
-def _split_requirement(requirement: str) -> tuple[str, str, str]:
-    for operator in ("!=", "==", "="):
-        key, found, value = requirement.partition(operator)
-        if found:
-            return key.strip(), operator, value.strip()
-    return requirement, "", ""
+    requestinfo.go falls back to a plain list, without a name, when the selector does not parse.
+    """
+    try:
+        return parse_fields(selector).exact_name() or ""
+    except SelectorError:
+        return ""

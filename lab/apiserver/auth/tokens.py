@@ -22,6 +22,11 @@ MINIMUM_SECONDS = 600
 PREFIX = "metalpool-lab-sa."
 
 
+def bearer(token: str = ADMIN_TOKEN) -> dict[str, str]:
+    """The Authorization header carrying `token` (the lab admin's by default)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 class UnauthorizedError(Exception):
     """The request carries a token nobody issued, or one that no longer holds."""
 
