@@ -43,7 +43,7 @@ from pathlib import Path
 from bench.announce_figures import Figures, goal_line, judge, table
 from bench.announce_lab import ANSWER_TIMEOUT, BLOCK, Runner, Sample
 from lab.demo import Lab, preflight
-from speaker.__main__ import parse_args as speaker_defaults
+from speaker.program import parse_args as speaker_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES, SERVICES_QUICK = 40, 10

@@ -6,7 +6,7 @@ behaviour. The probe's own rate and port live with the probe (`bench.datagrams`)
 """
 
 from lab.demo import CLIENT
-from speaker.__main__ import parse_args as speaker_defaults
+from speaker.program import parse_args as speaker_defaults
 
 SERVICE = "bench/failover"
 FAILOVER_TIMEOUT = 20.0

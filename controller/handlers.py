@@ -25,11 +25,6 @@ def _plain(body: kopf.Body) -> dict[str, Any]:
 def register(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
     """Register the controller's indexes and handlers in `registry`."""
 
-    @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # The same configuration as our own client: KUBECONFIG, else in-cluster.
-        return kopf.login_via_client(**kwargs)
-
     @kopf.index(names.GROUP, names.VERSION, names.POOL_PLURAL, registry=registry, id="pools")
     def pools(*, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): _plain(body)}

@@ -13,9 +13,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from kubernetes import client
-
-from k8s.api import ApiError, call
+from k8s.api import Api, ApiError
 from metalpool import names
 from metalpool.secrets import KEY_BYTES, memberlist_secret
 
@@ -35,31 +33,18 @@ class SecretStore(Protocol):
 
 
 class Secrets:
-    """`SecretStore` through the official client, with `k8s.api`'s error mapping.
+    """`SecretStore` through `k8s.api`."""
 
-    Kept here rather than in k8s/api.py while the controller is the only program that writes a
-    Secret; its calls move there once the speaker reads the same Secret through `Api`.
-    """
-
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self._core = client.CoreV1Api(api_client)
+    def __init__(self, api: Api) -> None:
+        self._api = api
 
     async def exists(self, namespace: str, name: str) -> bool:
         """Whether the Secret is there (its content is dropped at once)."""
-        try:
-            await self._call(self._core.read_namespaced_secret, name, namespace)
-        except ApiError as error:
-            if error.is_not_found:
-                return False
-            raise
-        return True
+        return await self._api.read_secret(namespace, name) is not None
 
     async def create(self, namespace: str, body: Mapping[str, Any]) -> None:
         """Create a Secret."""
-        await self._call(self._core.create_namespaced_secret, namespace, body)
-
-    async def _call(self, method: Any, *args: Any) -> None:
-        await call(method, *args)
+        await self._api.create_secret(namespace, body)
 
 
 async def ensure_memberlist(store: SecretStore, namespace: str) -> bool:

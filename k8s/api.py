@@ -1,158 +1,136 @@
 """The programs' door to the Kubernetes API besides kopf's watches: writes, Events and Leases.
 
-Shell. The official client is synchronous, so each call runs in a worker thread; errors come
+Shell. Each method is one request through `k8s.transport`, on the event loop; objects go and
+come as plain dicts, as kopf hands them over (no client models: docs/footprint.md). Errors come
 back as `ApiError` with the HTTP status (0 when the server could not be reached), which the
 caller maps to a retry. Nothing here decides anything.
 """
 
-import asyncio
-import functools
-import json
 import logging
-from collections.abc import Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
-import urllib3
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-
+from k8s.credentials import Credentials, load
+from k8s.transport import ApiError, Transport
 from metalpool import names
+
+__all__ = ["MERGE_PATCH", "Api", "ApiError", "connect"]
 
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
-TIMEOUT = 10  # seconds per request; a hung request must not stall the reconcile loop
-LIST_TIMEOUT = 120  # a whole-cluster list at start may be large
-WORKERS = 20  # requests in flight at once (status writes, Events, Leases)
+LIST_TIMEOUT = 120.0  # a whole-cluster list at start may be large
+LEASES = "/apis/coordination.k8s.io/v1"
+CUSTOM = f"/apis/{names.GROUP}/{names.VERSION}"
 
 
-class ApiError(Exception):
-    """A request the API server refused or never answered."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(f"HTTP {status}: {message}" if status else message)
-
-    @property
-    def is_conflict(self) -> bool:
-        """Whether the object changed since it was read (409)."""
-        return self.status == 409  # noqa: PLR2004 - HTTP Conflict
-
-    @property
-    def is_not_found(self) -> bool:
-        """Whether the object does not exist (404)."""
-        return self.status == 404  # noqa: PLR2004 - HTTP Not Found
-
-    @property
-    def is_refusal(self) -> bool:
-        """Whether the server refused the request as it is (4xx): sending it again fails again."""
-        return 400 <= self.status < 500  # noqa: PLR2004 - HTTP client errors
+def connect(credentials: Credentials | None = None) -> "Api":
+    """An `Api` for KUBECONFIG (or ~/.kube/config), else the in-cluster ServiceAccount."""
+    chosen = credentials or load()
+    logger.info("API server %s (%s)", chosen.server, chosen.source)
+    return Api(Transport(chosen))
 
 
-def load_config() -> client.ApiClient:
-    """A client from KUBECONFIG (or ~/.kube/config), else the in-cluster service account."""
-    try:
-        config.load_kube_config()  # type: ignore[no-untyped-call]  # the client is untyped here
-    except config.ConfigException:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]  # the client is untyped here
-    configuration = client.Configuration.get_default_copy()
-    # One pooled connection per worker thread: the default (5 per CPU) is below WORKERS, and a
-    # connection the full pool discards is a new TLS handshake, on both sides, per request.
-    configuration.connection_pool_maxsize = WORKERS
-    return client.ApiClient(configuration)
+def _at(*segments: str) -> str:
+    return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def _core(namespace: str, plural: str, name: str = "", *rest: str) -> str:
+    return "/api/v1" + _at("namespaces", namespace, plural, *filter(None, (name, *rest)))
+
+
+def _custom(namespace: str, plural: str, name: str = "", *rest: str) -> str:
+    return CUSTOM + _at("namespaces", namespace, plural, *filter(None, (name, *rest)))
+
+
+def _lease(namespace: str, name: str = "") -> str:
+    return LEASES + _at("namespaces", namespace, "leases", *filter(None, (name,)))
 
 
 class Api:
-    """The few calls the controller and the speaker make besides watching."""
+    """The few calls the controller and the speaker make besides kopf's watches."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self._client = api_client
-        # Our own pool: asyncio's default one has CPUs + 4 threads, too few for the writers.
-        self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="api")
-        self._discovery = client.DiscoveryV1Api(api_client)
-        self._core = client.CoreV1Api(api_client)
-        self._custom = client.CustomObjectsApi(api_client)
-        self._leases = client.CoordinationV1Api(api_client)
+    def __init__(self, transport: Transport) -> None:
+        self._http = transport
+        self.credentials = transport.credentials
+
+    def current_token(self) -> str | None:
+        """The bearer token requests carry now (for kopf's own connection)."""
+        return self._http.current_token()
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self._http.close()
+
+    # ---------------------------------------------------------------- Services and Events
 
     async def patch_service_status(
         self, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> None:
         """Merge-patch a Service's /status (its annotations too: Services accept them there)."""
-        await self._call(
-            _unread(self._core.patch_namespaced_service_status),
-            name,
-            namespace,
-            patch,
-            _content_type=MERGE_PATCH,
-        )
+        await self._patch(_core(namespace, "services", name, "status"), patch)
+
+    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """Post a core/v1 Event."""
+        await self._http.request("POST", _core(namespace, "events"), body=body)
+
+    async def list_services(self) -> list[dict[str, Any]]:
+        """Every Service in the cluster, as plain dicts."""
+        return await self._list("/api/v1/services")
+
+    async def list_endpoint_slices(self) -> list[dict[str, Any]]:
+        """Every EndpointSlice in the cluster, as plain dicts."""
+        return await self._list("/apis/discovery.k8s.io/v1/endpointslices")
+
+    # ---------------------------------------------------------------- our custom resources
+
+    async def patch_pool(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge-patch an IPAddressPool, not its status (its quarantine annotation)."""
+        await self._patch(_custom(namespace, names.POOL_PLURAL, name), patch)
 
     async def patch_pool_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch an IPAddressPool's /status."""
-        await self._call(
-            _unread(self._custom.patch_namespaced_custom_object_status),
-            names.GROUP,
-            names.VERSION,
-            namespace,
-            names.POOL_PLURAL,
-            name,
-            {"status": status},
-            _content_type=MERGE_PATCH,
-        )
+        path = _custom(namespace, names.POOL_PLURAL, name, "status")
+        await self._patch(path, {"status": status})
 
     async def create_l2_status(self, namespace: str, body: Mapping[str, Any]) -> str:
         """Create a ServiceL2Status (its name is generated); returns the name."""
-        created = await self._call(
-            self._custom.create_namespaced_custom_object,
-            names.GROUP,
-            names.VERSION,
-            namespace,
-            names.L2_STATUS_PLURAL,
-            body,
-        )
+        path = _custom(namespace, names.L2_STATUS_PLURAL)
+        created = await self._http.request("POST", path, body=body)
         return str(created["metadata"]["name"])
 
     async def patch_l2_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch a ServiceL2Status's /status."""
-        await self._call(
-            self._custom.patch_namespaced_custom_object_status,
-            names.GROUP,
-            names.VERSION,
-            namespace,
-            names.L2_STATUS_PLURAL,
-            name,
-            {"status": status},
-            _content_type=MERGE_PATCH,
-        )
+        path = _custom(namespace, names.L2_STATUS_PLURAL, name, "status")
+        await self._patch(path, {"status": status})
 
     async def delete_l2_status(self, namespace: str, name: str) -> None:
         """Delete a ServiceL2Status; one already gone is fine."""
         try:
-            await self._call(
-                self._custom.delete_namespaced_custom_object,
-                names.GROUP,
-                names.VERSION,
-                namespace,
-                names.L2_STATUS_PLURAL,
-                name,
-            )
+            await self._http.request("DELETE", _custom(namespace, names.L2_STATUS_PLURAL, name))
         except ApiError as error:
             if not error.is_not_found:
                 raise
 
-    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
-        """Post a core/v1 Event."""
-        await self._call(_unread(self._core.create_namespaced_event), namespace, body)
+    # ---------------------------------------------------------------- Secrets and ConfigMaps
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret as a plain dict, or None when there is none."""
+        return await self._read(_core(namespace, "secrets", name))
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """Create a Secret (409 when it already exists)."""
+        await self._http.request("POST", _core(namespace, "secrets"), body=body)
+
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A ConfigMap as a plain dict, or None when there is none."""
+        return await self._read(_core(namespace, "configmaps", name))
+
+    # ---------------------------------------------------------------- Leases
 
     async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Lease as a plain dict, or None when there is none."""
-        try:
-            lease = await self._call(self._leases.read_namespaced_lease, name, namespace)
-        except ApiError as failure:
-            if failure.is_not_found:
-                return None
-            raise
-        plain: dict[str, Any] = self._client.sanitize_for_serialization(lease)  # type: ignore[no-untyped-call]  # untyped
-        return plain
+        return await self._read(_lease(namespace, name))
 
     async def write_lease(
         self, namespace: str, name: str, spec: Mapping[str, Any], resource_version: str
@@ -166,58 +144,36 @@ class Api:
         }
         if resource_version:
             body["metadata"]["resourceVersion"] = resource_version
-            await self._call(self._leases.replace_namespaced_lease, name, namespace, body)
+            await self._http.request("PUT", _lease(namespace, name), body=body)
         else:
-            await self._call(self._leases.create_namespaced_lease, namespace, body)
+            await self._http.request("POST", _lease(namespace), body=body)
 
-    async def list_services(self) -> list[dict[str, Any]]:
-        """Every Service in the cluster, as plain dicts (one request, not deserialised twice)."""
-        return await self._list(self._core.list_service_for_all_namespaces)
+    async def list_leases(self, namespace: str) -> tuple[list[dict[str, Any]], str]:
+        """The Leases of one namespace, and the list's resourceVersion to watch from."""
+        listed = await self._http.request("GET", _lease(namespace), timeout=LIST_TIMEOUT)
+        return list(listed.get("items") or []), str(listed["metadata"].get("resourceVersion", ""))
 
-    async def list_endpoint_slices(self) -> list[dict[str, Any]]:
-        """Every EndpointSlice in the cluster, as plain dicts."""
-        return await self._list(self._discovery.list_endpoint_slice_for_all_namespaces)
+    def watch_leases(
+        self, namespace: str, resource_version: str, *, seconds: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Changes to the Leases of one namespace after `resource_version`, for `seconds`."""
+        query = {"resourceVersion": resource_version, "timeoutSeconds": str(seconds)}
+        return self._http.watch(_lease(namespace), query, read_timeout=seconds + 15)
 
-    async def _list(self, method: Any) -> list[dict[str, Any]]:
-        response = await self._call(method, _preload_content=False, request_timeout=LIST_TIMEOUT)
-        items: list[dict[str, Any]] = json.loads(response.data)["items"]
-        return items
+    # ---------------------------------------------------------------- the requests
 
-    async def _call(
-        self, method: Any, *args: Any, request_timeout: float = TIMEOUT, **kwargs: Any
-    ) -> Any:
-        return await call(
-            method, *args, request_timeout=request_timeout, executor=self._executor, **kwargs
-        )
+    async def _patch(self, path: str, patch: Mapping[str, Any]) -> None:
+        await self._http.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
 
+    async def _read(self, path: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await self._http.request("GET", path)
+        except ApiError as error:
+            if error.is_not_found:
+                return None
+            raise
+        return found
 
-def _unread(method: Any) -> Any:
-    """`method`, its answer read off the connection but never decoded into the client's models.
-
-    For writes whose answer nobody reads: the decoding is work done while holding the GIL the
-    event loop needs, for nothing (small: ~0.04 ms per Service answer, one per assigned
-    Service). Refusals are still raised (the client checks the status before handing back the
-    raw response).
-    """
-
-    def send(*args: Any, **kwargs: Any) -> None:
-        method(*args, _preload_content=False, **kwargs).data  # noqa: B018 - frees the connection
-
-    return send
-
-
-async def call(
-    method: Any,
-    *args: Any,
-    request_timeout: float = TIMEOUT,
-    executor: Executor | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Run one blocking call of the official client off the loop; its failures as `ApiError`."""
-    bound = functools.partial(method, *args, _request_timeout=request_timeout, **kwargs)
-    try:
-        return await asyncio.get_running_loop().run_in_executor(executor, bound)
-    except ApiException as error:
-        raise ApiError(error.status or 0, str(error.reason)) from error
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise ApiError(0, f"API server unreachable: {error}") from error
+    async def _list(self, path: str) -> list[dict[str, Any]]:
+        listed = await self._http.request("GET", path, timeout=LIST_TIMEOUT)
+        return list(listed.get("items") or [])

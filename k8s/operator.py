@@ -16,6 +16,8 @@ from typing import Any
 
 import kopf
 
+from k8s.api import Api
+
 KOPF_STOP_TIMEOUT = 10.0
 OURS_STOP_TIMEOUT = 2.0
 
@@ -49,16 +51,41 @@ def settings() -> kopf.OperatorSettings:
     return chosen
 
 
+def login(api: Api) -> kopf.ConnectionInfo:
+    """The connection kopf makes: the server, CA and identity of `api` (a fresh token too)."""
+    credentials = api.credentials
+    token = api.current_token()
+    return kopf.ConnectionInfo(
+        server=credentials.server,
+        ca_data=credentials.ca.read() if credentials.ca else None,
+        insecure=credentials.insecure or None,
+        scheme="Bearer" if token else None,
+        token=token,
+        username=None if token else credentials.username,
+        password=None if token else credentials.password,
+        certificate_data=credentials.certificate.read() if credentials.certificate else None,
+        private_key_data=credentials.key.read() if credentials.key else None,
+        default_namespace=credentials.namespace,
+    )
+
+
 async def run_beside(
     registry: kopf.OperatorRegistry,
+    api: Api,
     ours: Iterable[asyncio.Task[None]],
     stopping: asyncio.Event,
     before_kopf_stops: Callable[[], Awaitable[None]],
 ) -> Set[asyncio.Task[Any]]:
     """Run kopf until a signal, or until one of `ours` or kopf ends; returns what ended.
 
-    On the way out: our tasks are cancelled, `before_kopf_stops` runs, then kopf stops.
+    kopf connects as `api` does. On the way out: our tasks are cancelled, `before_kopf_stops`
+    runs, then kopf stops.
     """
+
+    @kopf.on.login(registry=registry)
+    def connection(**_: Any) -> kopf.ConnectionInfo:
+        return login(api)
+
     ours = list(ours)
     kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(

@@ -17,9 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import kopf
-from kubernetes import client
 
-from k8s.api import ApiError, call
+from k8s.api import Api, ApiError
 from metalpool import names
 from metalpool.errors import SpecError
 from speaker.cluster.l2status import parse_existing
@@ -38,10 +37,6 @@ logger = logging.getLogger(__name__)
 
 def register(registry: kopf.OperatorRegistry, speaker: Speaker, namespace: str) -> None:
     """Register the speaker's indexes and handlers in `registry`."""
-
-    @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_via_client(**kwargs)
 
     @kopf.index("", "v1", "nodes", registry=registry, id="nodes")
     def nodes(*, body: kopf.Body, name: str, **_: Any) -> Any:
@@ -102,11 +97,8 @@ def register(registry: kopf.OperatorRegistry, speaker: Speaker, namespace: str) 
             speaker.touch()
 
 
-NOT_FOUND = 404
-
-
 async def follow_excludes(
-    api_client: client.ApiClient,
+    api: Api,
     namespace: str,
     deliver: Callable[[Sequence[str]], None],
     every: float = RESCAN_INTERVAL,
@@ -116,24 +108,21 @@ async def follow_excludes(
     Level-triggered: read every `every` seconds, delivered when the list changes. No ConfigMap:
     the defaults. A malformed one, or an API failure, keeps the list in use.
     """
-    api = client.CoreV1Api(api_client)
     where = f"ConfigMap {namespace}/{EXCLUDE_CONFIGMAP}"
     current: tuple[str, ...] | None = None  # None: the responder's defaults, nothing delivered
     refused: object = None  # the malformed data last logged, so it is logged once
     while True:
         try:
-            configmap = await call(api.read_namespaced_config_map, EXCLUDE_CONFIGMAP, namespace)
-            data: dict[str, str] | None = dict(configmap.data or {})
+            configmap = await api.read_config_map(namespace, EXCLUDE_CONFIGMAP)
         except ApiError as error:
-            data = None
-            if error.status != NOT_FOUND:
-                logger.warning("reading %s: %s; keeping the exclude list", where, error)
-                await asyncio.sleep(every)
-                continue
+            logger.warning("reading %s: %s; keeping the exclude list", where, error)
+            await asyncio.sleep(every)
+            continue
         except Exception as error:  # noqa: BLE001 - a loop boundary: any failure keeps the list
             logger.warning("reading %s failed: %s; keeping the exclude list", where, error)
             await asyncio.sleep(every)
             continue
+        data: dict[str, str] | None = None if configmap is None else configmap.get("data") or {}
         try:
             patterns = parse_exclude_config(data)
         except ExcludeConfigError as error:

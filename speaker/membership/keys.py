@@ -12,9 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
+from k8s.api import Api, ApiError
 from metalpool import names
 from metalpool.secrets import memberlist_key
 
@@ -26,7 +24,6 @@ SWITCH_AFTER = 2.5 * 60.0  # seconds a new key only verifies: over two refreshes
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
 REFRESH_EVERY = 60.0
-NOT_FOUND = 404
 
 
 class KeyRing:
@@ -34,12 +31,12 @@ class KeyRing:
 
     def __init__(
         self,
-        api_client: client.ApiClient,
+        api: Api,
         namespace: str,
         deliver: Callable[[tuple[bytes, ...]], None],
         secret: str = names.MEMBERLIST_SECRET,
     ) -> None:
-        self._api = client.CoreV1Api(api_client)
+        self._api = api
         self._namespace = namespace
         self._secret = secret
         self._deliver = deliver
@@ -89,24 +86,23 @@ class KeyRing:
 
     async def _read(self) -> bytes | None:
         try:
-            secret = await asyncio.to_thread(
-                self._api.read_namespaced_secret, self._secret, self._namespace, _request_timeout=10
-            )
-        except ApiException as error:
-            if error.status == NOT_FOUND and not self._keys:
+            secret = await self._api.read_secret(self._namespace, self._secret)
+        except ApiError as error:
+            logger.warning("reading Secret %s: %s", self._secret, error)
+            return None
+        except Exception as error:  # noqa: BLE001 - a loop boundary: any failure keeps the keys
+            logger.warning("reading Secret %s failed: %s", self._secret, error)
+            return None
+        if secret is None:
+            if not self._keys:
                 logger.warning(
                     "Secret %s/%s does not exist yet (the controller creates it); peers are "
                     "judged by their Leases until it does",
                     self._namespace,
                     self._secret,
                 )
-            elif error.status != NOT_FOUND:
-                logger.warning("reading Secret %s: %s", self._secret, error.reason)
             return None
-        except Exception as error:  # noqa: BLE001 - a loop boundary: any failure keeps the keys
-            logger.warning("reading Secret %s failed: %s", self._secret, error)
-            return None
-        return _key_of(secret.data or {}, f"{self._namespace}/{self._secret}")
+        return _key_of(secret.get("data") or {}, f"{self._namespace}/{self._secret}")
 
 
 def _key_of(data: Mapping[str, str | bytes], where: str) -> bytes | None:

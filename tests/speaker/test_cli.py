@@ -2,7 +2,7 @@
 
 import pytest
 
-from speaker.__main__ import parse_args
+from speaker.program import parse_args
 
 
 def test_excluded_nodes_are_left_out_unless_asked_as_metallb_does():

@@ -1,11 +1,11 @@
 """`follow_excludes`: the metallb-excludel2 ConfigMap, read level-triggered, to the responder."""
 
 import logging
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
+from k8s.api import ApiError
 from speaker import watch
 from speaker.wire.interfaces import DEFAULT_EXCLUDES
 from tests.support.sentinels import run_until
@@ -17,25 +17,24 @@ MISSING = object()
 DENIED = object()
 
 
-def api_returning(reads: list[object], count: list[int]) -> type:
-    class Api:
-        def __init__(self, _client: object) -> None:
-            pass
+class ScriptedApi:
+    """`Api.read_config_map` answering `reads` in turn (the last one repeats), counting reads."""
 
-        def read_namespaced_config_map(self, name: str, namespace: str, **_: object) -> object:
-            assert (name, namespace) == ("metallb-excludel2", "metallb-system")
-            count.append(1)
-            data = reads.pop(0) if len(reads) > 1 else reads[0]
-            if data is MISSING:
-                raise ApiException(status=404, reason="Not Found")
-            if data is DENIED:
-                raise ApiException(status=403, reason="Forbidden")
-            return SimpleNamespace(data=data)
+    def __init__(self, reads: list[object], count: list[int]) -> None:
+        self.reads, self.count = reads, count
 
-    return Api
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        assert (namespace, name) == ("metallb-system", "metallb-excludel2")
+        self.count.append(1)
+        data = self.reads.pop(0) if len(self.reads) > 1 else self.reads[0]
+        if data is MISSING:
+            return None  # Api maps 404 to None
+        if data is DENIED:
+            raise ApiError(403, "Forbidden")
+        return {"data": data}
 
 
-async def follow(monkeypatch, reads: list[object]) -> list[tuple[str, ...]]:
+async def follow(reads: list[object]) -> list[tuple[str, ...]]:
     """What the loop delivers for `reads` (the last one repeats), judged once it is settled.
 
     The sentinel: reads start one after another, so once the scripted ones and two repeats of
@@ -43,10 +42,9 @@ async def follow(monkeypatch, reads: list[object]) -> list[tuple[str, ...]]:
     """
     count: list[int] = []
     settled = len(reads) + 2
-    monkeypatch.setattr("kubernetes.client.CoreV1Api", api_returning(reads, count))
     delivered: list[tuple[str, ...]] = []
     following = watch.follow_excludes(
-        None,  # type: ignore[arg-type]
+        ScriptedApi(reads, count),  # type: ignore[arg-type]  # the one method it calls
         "metallb-system",
         lambda p: delivered.append(tuple(p)),
         0.01,
@@ -66,13 +64,13 @@ async def follow(monkeypatch, reads: list[object]) -> list[tuple[str, ...]]:
         pytest.param([GOOD, DENIED], [("^eth1$",)], id="API failure: kept"),
     ],
 )
-async def test_the_configmap_is_followed(monkeypatch, reads, expected):
-    assert await follow(monkeypatch, reads) == expected
+async def test_the_configmap_is_followed(reads, expected):
+    assert await follow(reads) == expected
 
 
-async def test_a_malformed_configmap_is_logged_once_naming_it_and_its_key(monkeypatch, caplog):
+async def test_a_malformed_configmap_is_logged_once_naming_it_and_its_key(caplog):
     caplog.set_level(logging.WARNING)
-    await follow(monkeypatch, [BAD])
+    await follow([BAD])
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "metallb-system/metallb-excludel2" in warnings[0]

@@ -7,14 +7,15 @@ pass, and other failures go back to `run`, which retries.
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from k8s.api import Api, ApiError
+from k8s.api import Api, ApiError, connect
+from k8s.credentials import load
 from k8s.mirror import Mirror
 from metalpool.quarantine import Conflict, read_conflicts
 from metalpool.services import ServiceKey
@@ -65,14 +66,22 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield running
 
 
+@pytest.fixture
+async def api(cluster: Cluster) -> AsyncIterator[Api]:
+    """The programs' own client, as the admin."""
+    connected = connect(load({"KUBECONFIG": str(cluster.kubeconfig)}))
+    yield connected
+    await connected.close()
+
+
 class Writer:
     """A `Reports` and the Service mirror it compares with, refreshed from the API on demand."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, api: Api) -> None:
         self.cluster = cluster
         self.mirror: Mirror[Shown] = Mirror(parse_shown)
         self.reports = Reports(
-            Api(cluster.core.api_client),
+            api,
             node="n1",
             namespace="metallb-system",
             existing=list,
@@ -117,8 +126,8 @@ class Writer:
         )
 
 
-async def test_a_condition_is_written_beside_the_controllers_and_a_false_reason_is_told(cluster):
-    writer = Writer(cluster)
+async def test_a_condition_is_written_beside_the_controllers_and_a_false_reason_is_told(cluster, api):
+    writer = Writer(cluster, api)
     await writer.write(NO_ENDPOINTS)
     assert writer.conditions()[0] == ALLOCATED
     assert writer.announced() | {"lastTransitionTime": "t"} == {
@@ -134,8 +143,8 @@ async def test_a_condition_is_written_beside_the_controllers_and_a_false_reason_
     assert event.involved_object.uid == writer.service()["metadata"]["uid"]
 
 
-async def test_what_the_service_shows_already_is_not_written_again_nor_told(cluster):
-    writer = Writer(cluster)
+async def test_what_the_service_shows_already_is_not_written_again_nor_told(cluster, api):
+    writer = Writer(cluster, api)
     await writer.write(NO_ENDPOINTS)
     await writer.write(NO_ENDPOINTS)  # before the mirror saw the write
     writer.refresh()
@@ -143,8 +152,8 @@ async def test_what_the_service_shows_already_is_not_written_again_nor_told(clus
     assert (writer.patches() - writer.before, len(writer.events())) == (1, 1)
 
 
-async def test_being_announced_again_is_written_but_not_told(cluster):
-    writer = Writer(cluster)
+async def test_being_announced_again_is_written_but_not_told(cluster, api):
+    writer = Writer(cluster, api)
     await writer.write(NO_ENDPOINTS)
     writer.refresh()
     await writer.write(ANNOUNCED)
@@ -152,8 +161,8 @@ async def test_being_announced_again_is_written_but_not_told(cluster):
     assert [reason for _, reason, _ in writer.events()] == ["NoEndpoints"]
 
 
-async def test_a_service_that_changed_since_it_was_read_waits_for_the_next_pass(cluster):
-    writer = Writer(cluster)
+async def test_a_service_that_changed_since_it_was_read_waits_for_the_next_pass(cluster, api):
+    writer = Writer(cluster, api)
     cluster.patch_service("web", {"metadata": {"labels": {"changed": "yes"}}})
     await writer.write(NO_ENDPOINTS)  # 409: skipped, nothing told
     assert ([c["type"] for c in writer.conditions()], writer.events()) == (
@@ -165,15 +174,15 @@ async def test_a_service_that_changed_since_it_was_read_waits_for_the_next_pass(
     assert writer.announced()["reason"] == "NoEndpoints"
 
 
-async def test_a_service_deleted_meanwhile_is_skipped(cluster):
-    writer = Writer(cluster)
+async def test_a_service_deleted_meanwhile_is_skipped(cluster, api):
+    writer = Writer(cluster, api)
     cluster.delete_service("web")
     await writer.write(NO_ENDPOINTS)  # 404: no error
     assert writer.events() == []
 
 
-async def test_a_conflict_is_written_in_the_annotation_and_cleared_with_the_condition(cluster):
-    writer = Writer(cluster)
+async def test_a_conflict_is_written_in_the_annotation_and_cleared_with_the_condition(cluster, api):
+    writer = Writer(cluster, api)
     conflicted = Condition(announced=False, reason=R.ADDRESS_CONFLICT, message="held by another")
     await writer.write(Desired(condition=conflicted, conflicts=(CONFLICT,)))
     annotations = writer.service()["metadata"]["annotations"]
@@ -185,8 +194,8 @@ async def test_a_conflict_is_written_in_the_annotation_and_cleared_with_the_cond
     assert after["status"]["conditions"] == [ALLOCATED]
 
 
-async def test_other_failures_go_back_to_the_retry_loop(cluster):
-    writer = Writer(cluster)
+async def test_other_failures_go_back_to_the_retry_loop(cluster, api):
+    writer = Writer(cluster, api)
     cluster.server.faults.fail(method="PATCH", resource="services", status=503)
     writer.reports.conditions({KEY: NO_ENDPOINTS})
     with pytest.raises(ApiError):
@@ -202,8 +211,8 @@ async def test_other_failures_go_back_to_the_retry_loop(cluster):
         running.cancel()
 
 
-async def test_a_refused_write_is_skipped_until_the_next_pass(cluster, caplog):
-    writer = Writer(cluster)
+async def test_a_refused_write_is_skipped_until_the_next_pass(cluster, api, caplog):
+    writer = Writer(cluster, api)
     cluster.server.faults.fail(method="PATCH", resource="services", status=403)
     await writer.write(NO_ENDPOINTS)  # forbidden (RBAC): logged, not retried at once
     assert "cannot write the condition of demo/web" in caplog.text
