@@ -9,6 +9,10 @@ Measures, against the emulated API server and the real controller, each in a pro
    controller's start until a Service created right then has its IP, against the same with 0
    Services present; and how many addresses changed (must be 0: the run exits 1 otherwise).
 Times come from one watch on the Services, never from polling. Addresses are data only.
+Goals (issue 11), judged at the full sizes and exit 1 when missed: the burst within 1.5x the
+time to create it, create → IP p50 with ~0 present within 3x the floor, and the first IP after
+either restart within 5 s (4-5 s before issue 11). `--quick` and smaller sizes print the
+verdicts but judge only the addresses: so few Services time noise, not the controller.
 Run: `.venv/bin/python -m bench.controller` (about 2 minutes once the controller scales; far
 longer today, see docs/benchmarks.md), or `--quick` (under 10 s); `--restart N` to shrink case 3.
 """
@@ -33,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from bench.verdicts import at_most
 from lab.apiserver.auth import tls
 from lab.apiserver.auth.tokens import bearer
 
@@ -45,6 +50,9 @@ OTHER_CLASS = "bench.example/floor"  # the floor's Services belong to no control
 LEASE = ("--lease-duration", "2", "--lease-renew", "0.5")  # SIGKILL costs one short Lease
 SERVICES = f"/api/v1/namespaces/{NS}/services"
 WAIT = 600.0  # seconds: the most any one wait may take before the run fails
+BURST_GOAL = 1.5  # the burst's last IP, as a multiple of the time to create the burst
+LATENCY_GOAL = 3.0  # create → IP p50 with ~0 present, as a multiple of the floor's p50
+RESTART_GOAL_S = 5.0  # seconds from a new controller's start to its first new IP
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,11 +497,31 @@ def run(bench: Bench, sizes: Sizes) -> int:
         print(f"  {line}")
     moved = len(bench.watch.changes)
     print(f"address changes seen on the watch during the whole run: {moved} (must be 0)")
-    return 0 if term.changed == kill.changed == moved == 0 else 1
+    verdicts = [
+        (f"burst within {BURST_GOAL}x creating it", at_most(burst_s / create_s, BURST_GOAL)),
+        (
+            f"create→IP p50 within {LATENCY_GOAL}x the floor",
+            at_most(pct(empty, 50) / pct(floor, 50), LATENCY_GOAL),
+        ),
+        *(
+            (
+                f"first IP after {r.how} within {RESTART_GOAL_S} s",
+                at_most(r.first_s, RESTART_GOAL_S),
+            )
+            for r in (term, kill)
+        ),
+    ]
+    judged = sizes.burst >= FULL.burst and sizes.samples >= FULL.samples
+    for goal, met in verdicts:
+        print(f"goal: {goal}: {'met' if met else 'MISSED'}{'' if judged else ' (not judged)'}")
+    if not judged:
+        print("goals are judged at the full sizes only: a smaller run times noise")
+    kept = term.changed == kill.changed == moved == 0
+    return 0 if kept and (not judged or all(met for _, met in verdicts)) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the bench; exit 1 when an address changed or a measurement failed."""
+    """Run the bench; exit 1 when an address changed, a goal was missed or a measurement failed."""
     parser = argparse.ArgumentParser(prog="python -m bench.controller", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")

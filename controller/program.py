@@ -19,6 +19,7 @@ from controller import handlers, memberlist, metrics
 from controller.worker import Reconciler
 from k8s import operator, probes
 from k8s.api import Api, connect
+from k8s.credentials import CredentialsError
 from k8s.leases import LeaseHolder, LeaseLost, LeaseSettings
 from metalpool import names
 
@@ -129,4 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `metalpool-controller`."""
     args = parse_args(argv)
     operator.configure_logging(args.verbose)
-    return asyncio.run(run(args))
+    try:
+        return asyncio.run(run(args))
+    except CredentialsError as error:  # said in one line: no traceback for a configuration
+        logger.error("cannot reach the API server: %s", error)  # noqa: TRY400
+        return 1
