@@ -3,12 +3,13 @@
 Shell. Handlers are coroutines so they run in the loop the worker runs in (sync ones would run
 in threads). Low-level `on.event` handlers store nothing on the objects (no finalizers, no progress
 annotations on users' Services). Services are mirrored by the worker (listed before kopf
-starts, then kept current here); pools and namespaces are kopf indexes, complete before any
-handler runs. So the first reconcile already sees every address that Services hold.
+starts, then kept current by their own watch, k8s/listwatch.py, not kopf's: kopf's per-event
+work was the largest cost of a burst); pools and namespaces are kopf indexes, complete before
+any handler runs, and the first handler call starts the worker. So the first reconcile already
+sees every pool, and every address that Services hold.
 """
 
 import copy
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -40,14 +41,6 @@ def register(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
                 namespaces=kwargs["namespaces"],
             )
         )
-
-    @kopf.on.event("", "v1", "services", registry=registry)
-    async def service_changed(*, type: str | None, event: Mapping[str, Any], **kwargs: Any) -> None:
-        attach(kwargs)
-        # The event's own object, not a copy of the `body` view over it: kopf decodes a fresh
-        # dict for every watch event and never changes it afterwards (it writes nothing on
-        # Services), and a deep copy per event was a tenth of the controller's time in a burst.
-        reconciler.service_event(type, event["object"])
 
     @kopf.on.event(names.GROUP, names.VERSION, names.POOL_PLURAL, registry=registry)
     async def pool_changed(**kwargs: Any) -> None:

@@ -18,9 +18,10 @@ import kopf
 from controller import handlers, memberlist, metrics
 from controller.worker import Reconciler
 from k8s import operator, probes
-from k8s.api import Api, connect
+from k8s.api import SERVICES, Api, connect
 from k8s.credentials import CredentialsError
 from k8s.leases import LeaseHolder, LeaseLost, LeaseSettings
+from k8s.listwatch import ListWatch
 from metalpool import names
 
 logger = logging.getLogger("controller")
@@ -113,12 +114,14 @@ async def _lead(
         return 0
     acquiring.result()  # a failure to acquire is raised here: it must never lead to leading
     # Every Service is known before any decision: the store of record is read in full first.
-    reconciler.services.load(await api.list_services())
+    services = ListWatch(api, SERVICES, reconciler.service_event, what="Services")
+    reconciler.services.load(await services.list())
     registry = kopf.OperatorRegistry()
     handlers.register(registry, reconciler)
     lease = asyncio.create_task(leadership.keep(), name="lease")
+    follower = asyncio.create_task(services.follow(), name="services")
     done = await operator.run_beside(
-        registry, api, [*reconciler.start(), lease], stopping, leadership.release
+        registry, api, [*reconciler.start(), lease, follower], stopping, leadership.release
     )
     if lease in done and isinstance(lease.exception(), LeaseLost):
         logger.error("%s: stopping so that only one controller allocates", lease.exception())

@@ -85,6 +85,7 @@ class Reconciler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers = asyncio.Semaphore(WRITERS)
         self._wake = asyncio.Event()
+        self._attached = asyncio.Event()  # kopf's indexes are complete: decisions may start
         self._config_dirty = True
         self._pool_set = PoolSet()
         self._config: tuple[object, ...] | None = None
@@ -97,7 +98,7 @@ class Reconciler:
         """Take kopf's indexes (from the first handler call) and start working."""
         if self._views is None:
             self._views = views
-            self._wake.set()
+            self._attached.set()
 
     def service_event(self, kind: str | None, body: Mapping[str, Any]) -> None:
         """A Service changed (or is gone): mirror it and reconcile it soon."""
@@ -124,7 +125,7 @@ class Reconciler:
         ]
 
     async def _work(self) -> None:
-        await self._wake.wait()
+        await self._attached.wait()  # Service events may come first: they only mark work due
         self._reload_config()
         for count, key in enumerate(self._startup_order()):
             await self._reconcile(key)

@@ -22,6 +22,8 @@ MERGE_PATCH = "application/merge-patch+json"
 LIST_TIMEOUT = 120.0  # a whole-cluster list at start may be large
 LEASES = "/apis/coordination.k8s.io/v1"
 CUSTOM = f"/apis/{names.GROUP}/{names.VERSION}"
+SERVICES = "/api/v1/services"  # every namespace's
+ENDPOINT_SLICES = "/apis/discovery.k8s.io/v1/endpointslices"  # every namespace's
 
 
 def connect(credentials: Credentials | None = None) -> "Api":
@@ -76,11 +78,7 @@ class Api:
 
     async def list_services(self) -> list[dict[str, Any]]:
         """Every Service in the cluster, as plain dicts."""
-        return await self._list("/api/v1/services")
-
-    async def list_endpoint_slices(self) -> list[dict[str, Any]]:
-        """Every EndpointSlice in the cluster, as plain dicts."""
-        return await self._list("/apis/discovery.k8s.io/v1/endpointslices")
+        return (await self.list_at(SERVICES))[0]
 
     # ---------------------------------------------------------------- our custom resources
 
@@ -148,17 +146,25 @@ class Api:
         else:
             await self._http.request("POST", _lease(namespace), body=body)
 
-    async def list_leases(self, namespace: str) -> tuple[list[dict[str, Any]], str]:
-        """The Leases of one namespace, and the list's resourceVersion to watch from."""
-        listed = await self._http.request("GET", _lease(namespace), timeout=LIST_TIMEOUT)
-        return list(listed.get("items") or []), str(listed["metadata"].get("resourceVersion", ""))
+    @staticmethod
+    def leases_at(namespace: str) -> str:
+        """The path of one namespace's Leases (to list and watch)."""
+        return _lease(namespace)
 
-    def watch_leases(
-        self, namespace: str, resource_version: str, *, seconds: int
+    # ---------------------------------------------------------------- any collection
+
+    async def list_at(self, path: str) -> tuple[list[dict[str, Any]], str]:
+        """A collection's items, and the list's resourceVersion to watch from."""
+        listed = await self._http.request("GET", path, timeout=LIST_TIMEOUT)
+        version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        return list(listed.get("items") or []), version
+
+    def watch_at(
+        self, path: str, query: Mapping[str, str], *, seconds: int
     ) -> AsyncIterator[dict[str, Any]]:
-        """Changes to the Leases of one namespace after `resource_version`, for `seconds`."""
-        query = {"resourceVersion": resource_version, "timeoutSeconds": str(seconds)}
-        return self._http.watch(_lease(namespace), query, read_timeout=seconds + 15)
+        """A collection's changes (`query` has the resourceVersion), until the server ends it."""
+        asked = {**query, "timeoutSeconds": str(seconds)}
+        return self._http.watch(path, asked, read_timeout=seconds + 15)
 
     # ---------------------------------------------------------------- the requests
 
@@ -173,7 +179,3 @@ class Api:
                 return None
             raise
         return found
-
-    async def _list(self, path: str) -> list[dict[str, Any]]:
-        listed = await self._http.request("GET", path, timeout=LIST_TIMEOUT)
-        return list(listed.get("items") or [])

@@ -212,8 +212,9 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _announce(speaker: Speaker, lease: LeaseHolder, namespace: str, api: Api) -> int:
     # Listed in full before kopf starts: no election runs on a partial view of the cluster.
-    speaker.services.load(await api.list_services())
-    speaker.slices.load(await api.list_endpoint_slices())
+    services, slices = watch.mirrors(api, speaker)
+    speaker.services.load(await services.list())
+    speaker.slices.load(await slices.list())
     registry = kopf.OperatorRegistry()
     watch.register(registry, speaker, namespace)
 
@@ -223,7 +224,12 @@ async def _announce(speaker: Speaker, lease: LeaseHolder, namespace: str, api: A
         await speaker.withdraw_all()
         await lease.release()
 
-    done = await operator.run_beside(registry, api, speaker.start(), asyncio.Event(), hand_over)
+    followers = [
+        asyncio.create_task(services.follow(), name="services"),
+        asyncio.create_task(slices.follow(), name="endpointslices"),
+    ]
+    ours = [*speaker.start(), *followers]
+    done = await operator.run_beside(registry, api, ours, asyncio.Event(), hand_over)
     return 1 if operator.unexpected_end(done, logger) else 0
 
 

@@ -1,8 +1,9 @@
 """kopf registrations for the speaker: read-only indexes of everything an election needs.
 
 Shell. Services and EndpointSlices (thousands) are mirrored by the worker: listed before kopf
-starts, then kept current by the handlers here. The small kinds are kopf indexes. Either way
-each object is parsed once, as it arrives, into the frozen types the pure core takes.
+starts, then kept current by their own watches (`mirrors`, k8s/listwatch.py), not kopf's. The
+small kinds are kopf indexes. Either way each object is parsed once, as it arrives, into the
+frozen types the pure core takes.
 (Speaker Leases are watched in speaker.membership.lease_watch.)
 MetalLB's `metallb-excludel2` ConfigMap is read every 10 s by `follow_excludes`, not watched: a
 kopf watch would be cluster-wide, and the speaker may read ConfigMaps only in its namespace.
@@ -13,12 +14,13 @@ by speaker.reports, docs/lan.md.)
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
 
-from k8s.api import Api, ApiError
+from k8s.api import ENDPOINT_SLICES, SERVICES, Api, ApiError
+from k8s.listwatch import ListWatch
 from metalpool import names
 from metalpool.errors import SpecError
 from speaker.cluster.l2status import parse_existing
@@ -33,6 +35,23 @@ from speaker.wire.responder import RESCAN_INTERVAL
 from speaker.worker import Speaker, Views
 
 logger = logging.getLogger(__name__)
+
+
+def mirrors(api: Api, speaker: Speaker) -> tuple[ListWatch, ListWatch]:
+    """The Services' and the EndpointSlices' list-watches, feeding the worker's mirrors."""
+
+    def service_changed(kind: str, obj: Mapping[str, Any]) -> None:
+        speaker.services.event(kind, obj)
+        speaker.touch()
+
+    def slice_changed(kind: str, obj: Mapping[str, Any]) -> None:
+        speaker.slices.event(kind, obj)
+        speaker.touch()
+
+    return (
+        ListWatch(api, SERVICES, service_changed, what="Services"),
+        ListWatch(api, ENDPOINT_SLICES, slice_changed, what="EndpointSlices"),
+    )
 
 
 def register(registry: kopf.OperatorRegistry, speaker: Speaker, namespace: str) -> None:
@@ -71,18 +90,6 @@ def register(registry: kopf.OperatorRegistry, speaker: Speaker, namespace: str) 
                 l2s=kwargs["l2s"],
             )
         )
-
-    @kopf.on.event("", "v1", "services", registry=registry, id="wake-services")
-    async def service_changed(*, type: str | None, body: kopf.Body, **kwargs: Any) -> None:
-        attach(kwargs)
-        speaker.services.event(type, body)
-        speaker.touch()
-
-    @kopf.on.event("discovery.k8s.io", "v1", "endpointslices", registry=registry, id="wake-slices")
-    async def slice_changed(*, type: str | None, body: kopf.Body, **kwargs: Any) -> None:
-        attach(kwargs)
-        speaker.slices.event(type, body)
-        speaker.touch()
 
     for group, version, plural in (
         ("", "v1", "nodes"),

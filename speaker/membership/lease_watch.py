@@ -10,16 +10,16 @@ know who else is alive.
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from k8s.api import Api, ApiError
+from k8s.listwatch import ListWatch
 from metalpool.leases import LeaseState, parse_lease
 from speaker.membership.leases import node_of
 
 logger = logging.getLogger(__name__)
-WATCH_SECONDS = 30  # the server ends each watch after this; then the watch is made again
-RETRY_AFTER = 1.0  # seconds before listing again after a failure
+RETRY_AFTER = 1.0  # seconds before listing again after a failed first list
 
 Deliver = Callable[[str, LeaseState | None, float], None]
 
@@ -34,54 +34,28 @@ class PeerLeases:
         deliver: Deliver,
         listed: Callable[[], None],
     ) -> None:
-        self._api = api
-        self._namespace = namespace
         self._deliver = deliver
-        self._known: set[str] = set()
         self._listed = listed
+        self._leases = ListWatch(
+            api, api.leases_at(namespace), self._changed, what=f"Leases in {namespace}"
+        )
 
     async def run(self) -> None:
-        """List, then watch, until cancelled; a failure lists again after a second."""
+        """List (until that works), tell, then follow the changes until cancelled."""
         while True:
             try:
-                version = await self._list()
-                while True:
-                    version = await self._watch(version)
+                items = await self._leases.list()
+                break
             except ApiError as error:
-                if not error.is_gone:  # 410: the version is too old; a new list is the cure
-                    logger.warning("watching speaker Leases: %s; listing again", error)
-                    await asyncio.sleep(RETRY_AFTER)
-            except Exception:  # a loop boundary: log, back off, list again
-                logger.exception("watching speaker Leases failed; listing again")
+                logger.warning("listing speaker Leases: %s; again in %.0f s", error, RETRY_AFTER)
                 await asyncio.sleep(RETRY_AFTER)
-
-    async def _list(self) -> str:
-        items, version = await self._api.list_leases(self._namespace)
-        now = time.monotonic()
-        present = set()
-        for raw in items:
-            node = node_of(str(raw["metadata"]["name"]))
-            if node:
-                present.add(node)
-                self._deliver(node, parse_lease(raw), now)
-        for node in self._known - present:
-            self._deliver(node, None, now)
-        self._known = present
+        for item in items:
+            self._changed("ADDED", item)
         self._listed()
-        return version
+        await self._leases.follow()
 
-    async def _watch(self, version: str) -> str:
-        events = self._api.watch_leases(self._namespace, version, seconds=WATCH_SECONDS)
-        async for event in events:
-            raw: dict[str, Any] = event["object"]
-            version = str(raw["metadata"].get("resourceVersion") or version)
-            node = node_of(str(raw["metadata"].get("name") or ""))
-            if node is None or event["type"] not in {"ADDED", "MODIFIED", "DELETED"}:
-                continue
-            if event["type"] == "DELETED":
-                self._known.discard(node)
-                self._deliver(node, None, time.monotonic())
-            else:
-                self._known.add(node)
-                self._deliver(node, parse_lease(raw), time.monotonic())
-        return version
+    def _changed(self, kind: str, raw: Mapping[str, Any]) -> None:
+        node = node_of(str((raw.get("metadata") or {}).get("name") or ""))
+        if node is not None:
+            lease = None if kind == "DELETED" else parse_lease(raw)
+            self._deliver(node, lease, time.monotonic())

@@ -7,18 +7,22 @@ ERROR event carrying a 410 Status (`staging/src/k8s.io/apiserver/pkg/endpoints/h
 watch.go`, etcd3's "too old resource version").
 """
 
+import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from k8s import transport
 from k8s.api import Api, ApiError
 from k8s.credentials import Credentials, Pem
+from k8s.listwatch import ListWatch
 from lab.apiserver.auth import tls
 from lab.apiserver.auth.tokens import ADMIN_TOKEN
 from lab.apiserver.runner import ApiServerThread
+from tests.lab.rest import Rest
 
 pytestmark = pytest.mark.timeout(30)
 UNKNOWN = "not-a-token"  # a token the server never issued
@@ -109,19 +113,21 @@ async def test_a_server_that_is_not_there_is_status_0(server):
 
 
 async def test_a_watch_brings_changes_after_the_listed_version(api):
-    _, version = await api.list_leases("default")
+    _, version = await api.list_at(api.leases_at("default"))
     await api.write_lease("default", "t-watched", LEASE, "")
-    events = api.watch_leases("default", version, seconds=1)
+    events = api.watch_at(api.leases_at("default"), {"resourceVersion": version}, seconds=1)
     seen = [(event["type"], event["object"]["metadata"]["name"]) async for event in events]
     assert seen == [("ADDED", "t-watched")]
 
 
 async def test_a_watch_from_a_compacted_version_ends_in_410(api):
-    _, version = await api.list_leases("default")
+    _, version = await api.list_at(api.leases_at("default"))
     for number in range(6):  # more changes than the server's history keeps
         await api.write_lease("default", f"t-compact-{number}", LEASE, "")
     with pytest.raises(ApiError) as expired:
-        async for _ in api.watch_leases("default", version, seconds=1):
+        async for _ in api.watch_at(
+            api.leases_at("default"), {"resourceVersion": version}, seconds=1
+        ):
             pass
     assert expired.value.is_gone
 
@@ -138,3 +144,54 @@ def test_a_client_certificate_given_inline_is_loaded_from_a_private_file(tmp_pat
         )
     )
     assert context.verify_mode.name == "CERT_REQUIRED"
+
+
+class Mirror:
+    """What a ListWatch tells, applied to a dict by name."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.told: list[tuple[str, str]] = []
+
+    def deliver(self, kind: str, obj: Mapping[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        self.told.append((kind, name))
+        if kind == "DELETED":
+            self.names.pop(name, None)
+        else:
+            self.names[name] = obj["spec"]["holderIdentity"]
+
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("not reached in 4 s")
+
+
+async def test_a_listwatch_follows_changes_and_relists_when_it_fell_behind(server, api):
+    """kube-apiserver's 410 means "list again"; the list is told as events, deletions too."""
+    path = api.leases_at("relist")
+    Rest(server.url).ok("POST", "/api/v1/namespaces", {"metadata": {"name": "relist"}})
+    await api.write_lease("relist", "kept", LEASE, "")
+    await api.write_lease("relist", "dropped", LEASE, "")
+    mirror = Mirror()
+    watching = ListWatch(api, path, mirror.deliver, what="test Leases", watch_min=1)
+    for item in await watching.list():
+        mirror.deliver("ADDED", item)
+    follower = asyncio.create_task(watching.follow())
+    try:
+        await api.write_lease("relist", "new", LEASE, "")
+        await until(lambda: "new" in mirror.names)
+        follower.cancel()
+        # Behind the server's history (4 changes), with "dropped" deleted meanwhile.
+        Rest(server.url).ok("DELETE", f"{path}/dropped")
+        for number in range(6):
+            await api.write_lease("default", f"t-churn-{number}", LEASE, "")
+        follower = asyncio.create_task(watching.follow())
+        await until(lambda: "dropped" not in mirror.names)
+        assert sorted(mirror.names) == ["kept", "new"]
+        assert ("DELETED", "dropped") in mirror.told
+    finally:
+        follower.cancel()
