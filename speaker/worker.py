@@ -13,6 +13,7 @@ cannot hear it on the LAN (the fallback); failing to renew it changes nothing he
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -42,6 +43,7 @@ from speaker.cluster.announcements import (
 from speaker.cluster.inputs import parse_service_ips, parse_slice
 from speaker.cluster.l2status import Existing
 from speaker.cluster.nodes import EndpointSlice, collect_endpoints
+from speaker.cluster.pacing import Pacing
 from speaker.conditions import Witness, desired
 from speaker.lan.guard import Actions, Guard, Timing
 from speaker.membership.handoffs import TAKEOVER_TIMEOUT, Cause, Situation, Step, decide
@@ -151,6 +153,7 @@ class Speaker:
         self._epoch = 0
         self._last_view: View | None = None  # the membership at the last pass
         self._changed = False  # an input besides the membership changed since the last wait
+        self._pacing = Pacing()  # other news waits for its batch (speaker.cluster.pacing)
         self._settles_at: float | None = None
         self._peers_listed = False
         self._conditions_at: float | None = None  # conditions wait until the live set settles
@@ -198,6 +201,7 @@ class Speaker:
 
     def start(self) -> list[asyncio.Task[None]]:
         """Start the loop, the Lease keeper and the writer; the caller cancels them to stop."""
+        keep_collections_short()
         return [
             asyncio.create_task(self._work(), name="speaker"),
             asyncio.create_task(self._keep_alive(), name="lease"),
@@ -247,23 +251,46 @@ class Speaker:
 
     async def _work(self) -> None:
         while True:
-            changed = await self._wait()
+            if await self._wait():
+                self._pacing.note()
             if self._views is None or not self._peers_listed:
                 continue
             now = time.monotonic()
-            if not changed and not self._is_due(now) and self._view_unchanged(now):
-                # Only the membership woke us (a peer's hold ran out as planned but its next
-                # heartbeat had moved it on, ten times a second per peer; a peer renewed its
-                # Lease) and it reads as at the last pass: the election would come out the
-                # same, so no pass (docs/footprint.md, idle CPU).
+            if not self._pacing.due(now, urgent=self._is_urgent(now)):
+                # Nothing the membership or a timer says (a peer's hold ran out as planned but
+                # its next heartbeat had moved it on, ten times a second per peer), and other
+                # news, if any, waits for its batch: no pass (docs/footprint.md).
                 continue
+            started = time.perf_counter()
             self._pass(now)
+            self._pacing.ran(time.monotonic(), time.perf_counter() - started)
+
+    def _is_urgent(self, now: float) -> bool:
+        """Whether a pass must run now: who is live changed, a peer handed us IPs, a timer ran out.
+
+        A change in what peers claim only is batched (`Pacing`): every pass of a peer that
+        moves IPs changes its claims, and a pass here for each one made two speakers settling
+        1,000 Services wake each other without end. A peer that stops claiming an IP for us
+        hands it over (urgent), and its standby is taken by the responder at once anyway.
+        """
+        if self._is_due(now) or self.membership.has_handed():
+            return True
+        last = self._last_view
+        if last is None:
+            return True
+        view = self.membership.view(now)
+        if not view.same_members(last):
+            return True
+        if not view.same_election(last):
+            self._pacing.note()
+        return False
 
     def _next_due(self, now: float) -> float | None:
         """When a pass is next needed without a wake-up: a hold, settle, probe or wait ends."""
         times = [self.membership.next_change(now), self._settles_at, self._conditions_at]
         times.append(self.guard.next_due())
         times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
+        times.append(self._pacing.next_due())
         return min((t for t in times if t is not None), default=None)
 
     def _is_due(self, now: float) -> bool:
@@ -271,12 +298,6 @@ class Speaker:
         times = [self._settles_at, self._conditions_at, self.guard.next_due()]
         times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
         return any(t is not None and t <= now for t in times)
-
-    def _view_unchanged(self, now: float) -> bool:
-        """Whether the membership reads as it did at the last pass (so the election would too)."""
-        return self._last_view is not None and self.membership.view(now).same_election(
-            self._last_view
-        )
 
     async def _wait(self) -> bool:
         """Wait for a wake-up or the next due time; True if a non-membership input changed."""
@@ -500,6 +521,30 @@ class Speaker:
 
     def _existing_statuses(self) -> list[Any]:
         return [] if self._views is None else _values(self._views.l2s)
+
+
+def keep_collections_short() -> None:
+    """Keep the garbage collector's full passes short: they hold the GIL, so the responder too.
+
+    A full collection walks every object the collector tracks: with 1,000 Services (~230,000
+    objects, most of them kopf's per-object memories) each took 0.15-0.6 s, more than a
+    heartbeat hold (0.35 s), so the responder stalled, withdrew everything and its peers
+    declared it dead, and the moves that followed made more garbage and more full collections
+    (docs/footprint.md). What is alive now (imports, the first lists) is frozen: never walked
+    again. So is what survives each full collection afterwards, the moment the collector has
+    just removed every cycle that was garbage: the next one walks only what is newer. Objects
+    frozen so are still freed when their last reference goes; a cycle among them that dies
+    later is not reclaimed, the price of short pauses (it is small: kopf and the speaker keep
+    their long-lived state in acyclic structures). Idempotent.
+    """
+    gc.freeze()
+    if _freeze_survivors not in gc.callbacks:
+        gc.callbacks.append(_freeze_survivors)
+
+
+def _freeze_survivors(phase: str, info: Mapping[str, int]) -> None:
+    if phase == "stop" and info["generation"] == 2:  # noqa: PLR2004 - the oldest generation
+        gc.freeze()
 
 
 def _absence(view: View, node: str) -> Cause:

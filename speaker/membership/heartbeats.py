@@ -67,6 +67,14 @@ class View:
         """
         return replace(self, gone_at={}) == replace(other, gone_at={})
 
+    def same_members(self, other: "View") -> bool:
+        """Whether `other` reads the same but, perhaps, for what live peers claim.
+
+        Who is live, ready, listening, dead or gone, and our own readiness and isolations:
+        everything a failover turns on. Claims change with every move a peer makes.
+        """
+        return replace(self, gone_at={}, claims={}) == replace(other, gone_at={}, claims={})
+
 
 class Heartbeats:
     """Implements the responder's `Chatter`; thread-safe."""
@@ -173,6 +181,11 @@ class Heartbeats:
         with self._lock:
             handed, self._handed = frozenset(self._handed), set()
         return handed
+
+    def has_handed(self) -> bool:
+        """Whether IPs were handed to this speaker since the last `take_handed`."""
+        with self._lock:
+            return bool(self._handed)
 
     def handoffs(self, released: Mapping[IPAddress, str | None]) -> Callable[[], list[bytes]]:
         """What tells each new winner the IPs this speaker has just stopped answering.

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import select
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +48,11 @@ RECEIVE_BUFFER = 2 << 20  # 2 MiB asked, 4 MiB granted (Linux doubles): zero los
 DRAIN_LIMIT = 64  # frames per socket per turn, so that one flooded interface cannot starve others
 SILENCE_MARGIN = 0.9  # isolate once our last heartbeat is 90 % of a hold old (receipt is later)
 RETRY_DELAY = 1.0  # first reopen attempt after a socket failure; doubles up to RESCAN_INTERVAL
+# Seconds another thread may hold the GIL while this one waits for it (CPython's default is
+# 5 ms). Each system call of a turn gives the GIL up and waits for it again: with the event loop
+# busy (a pass over 1,000 Services, a flood of watch events), a turn of a few dozen calls took
+# long enough to miss heartbeats (docs/footprint.md). Costs nothing while the loop is idle.
+SWITCH_INTERVAL = 0.001
 _FRAME_BUFFER = 2048  # an ARP request is 42-60 bytes and an NS ~86: longer frames are truncated
 _GONE = frozenset({errno.ENETDOWN, errno.ENXIO, errno.ENODEV})  # the interface went away
 
@@ -118,6 +124,7 @@ class Responder:
 
     def start(self) -> None:
         """Scan interfaces and open their sockets (in the caller), then start the loop thread."""
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._rescan(self._clock())
         self._thread.start()
 

@@ -311,3 +311,15 @@ def test_a_later_heartbeat_leaves_the_election_as_it_was_and_silence_past_the_ho
     assert before.gone_at != b.view(at(1.5)).gone_at
     assert b.view(at(1.5)).same_election(before)
     assert not b.view(at(1 + HOLD)).same_election(before)
+
+
+def test_a_peer_claiming_more_changes_the_election_but_not_the_members_and_silence_changes_both():
+    """The worker batches a claims-only change and passes at once on membership news."""
+    a, b = speaker("a"), speaker("b")
+    beat(a, b, at(0))
+    before = b.view(at(0.5))
+    beat(a, b, at(1), owned=frozenset({IP1}))
+    claiming = b.view(at(1.5))
+    assert not claiming.same_election(before)
+    assert claiming.same_members(before)
+    assert not b.view(at(1 + HOLD)).same_members(before)
