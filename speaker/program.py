@@ -201,6 +201,8 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         for task in (keyring, excludes, peers):
             task.cancel()
+        # Their connections go back to the pool before it closes (below).
+        await asyncio.wait((keyring, excludes, peers), timeout=1.0)
         await speaker.withdraw_all()
         responder.stop()
         await lease.release()

@@ -8,6 +8,7 @@ watch.go`, etcd3's "too old resource version").
 """
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
@@ -162,6 +163,13 @@ class Mirror:
             self.names[name] = obj["spec"]["holderIdentity"]
 
 
+async def stopped(task: asyncio.Task[None]) -> None:
+    """Cancelled, and its connection given back, before the test's client closes."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def until(check: Callable[[], bool]) -> None:
     for _ in range(200):
         if check():
@@ -184,7 +192,7 @@ async def test_a_listwatch_follows_changes_and_relists_when_it_fell_behind(serve
     try:
         await api.write_lease("relist", "new", LEASE, "")
         await until(lambda: "new" in mirror.names)
-        follower.cancel()
+        await stopped(follower)
         # Behind the server's history (4 changes), with "dropped" deleted meanwhile.
         Rest(server.url).ok("DELETE", f"{path}/dropped")
         for number in range(6):
@@ -194,4 +202,4 @@ async def test_a_listwatch_follows_changes_and_relists_when_it_fell_behind(serve
         assert sorted(mirror.names) == ["kept", "new"]
         assert ("DELETED", "dropped") in mirror.told
     finally:
-        follower.cancel()
+        await stopped(follower)
