@@ -19,7 +19,6 @@ from controller import handlers, memberlist, metrics
 from controller.worker import Reconciler
 from k8s import operator, probes
 from k8s.api import SERVICES, Api, connect
-from k8s.credentials import CredentialsError
 from k8s.leases import LeaseHolder, LeaseLost, LeaseSettings
 from k8s.listwatch import ListWatch
 from metalpool import names
@@ -132,9 +131,4 @@ async def _lead(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `metalpool-controller`."""
     args = parse_args(argv)
-    operator.configure_logging(args.verbose)
-    try:
-        return asyncio.run(run(args))
-    except CredentialsError as error:  # said in one line: no traceback for a configuration
-        logger.error("cannot reach the API server: %s", error)  # noqa: TRY400
-        return 1
+    return operator.run_program(lambda: run(args), logger, verbose=args.verbose)

@@ -11,12 +11,13 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Set
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Set
 from typing import Any
 
 import kopf
 
 from k8s.api import Api
+from k8s.credentials import CredentialsError
 
 KOPF_STOP_TIMEOUT = 10.0
 OURS_STOP_TIMEOUT = 2.0
@@ -132,6 +133,22 @@ def unexpected_end(done: Set[asyncio.Task[Any]], logger: logging.Logger) -> bool
             logger.error("%s ended unexpectedly: %r", task.get_name(), error)
             return True
     return False
+
+
+def run_program(
+    program: Callable[[], Coroutine[Any, Any, int]], logger: logging.Logger, *, verbose: bool
+) -> int:
+    """Log as configured, run `program` in a new event loop; its exit code.
+
+    A program that cannot find how to reach the API server says so in one line and exits 1:
+    that is a configuration to fix, not a bug with a traceback.
+    """
+    configure_logging(verbose)
+    try:
+        return asyncio.run(program())
+    except CredentialsError as error:
+        logger.error("cannot reach the API server: %s", error)  # noqa: TRY400 - see above
+        return 1
 
 
 def configure_logging(verbose: bool) -> None:

@@ -20,7 +20,6 @@ from aiohttp import web
 
 from k8s import operator, probes
 from k8s.api import Api, connect
-from k8s.credentials import CredentialsError
 from k8s.leases import LeaseHolder, LeaseSettings
 from metalpool import names
 from speaker import metrics, watch
@@ -262,9 +261,4 @@ def _owner_reference() -> dict[str, Any] | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `metalpool-speaker`."""
     args = parse_args(argv)
-    operator.configure_logging(args.verbose)
-    try:
-        return asyncio.run(run(args))
-    except CredentialsError as error:  # said in one line: no traceback for a configuration
-        logger.error("cannot reach the API server: %s", error)  # noqa: TRY400
-        return 1
+    return operator.run_program(lambda: run(args), logger, verbose=args.verbose)

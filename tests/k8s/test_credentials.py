@@ -7,6 +7,9 @@ rest.InClusterConfig (KUBERNETES_SERVICE_HOST/_PORT, the token and CA under
 """
 
 import base64
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import yaml
 
 from k8s.credentials import Credentials, CredentialsError, Pem, from_kubeconfig, in_cluster, load
 
+ROOT = Path(__file__).resolve().parents[2]
 CA = b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
 
 
@@ -120,3 +124,23 @@ def test_kubeconfig_lists_files_skipping_missing_ones(tmp_path):
     assert found.token == "t0ken"  # noqa: S105 - a test token
     with pytest.raises(CredentialsError, match="names no file that exists"):
         load({"KUBECONFIG": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize("program", ["controller", "speaker"])
+def test_a_program_without_credentials_says_so_in_one_line_and_exits_1(tmp_path, program):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}  # no KUBECONFIG, not in a Pod
+    ran = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-m", program, *(["--node-name", "n1"] if program == "speaker" else [])],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+    )
+    assert ran.returncode == 1
+    assert ran.stderr.strip().endswith(
+        "cannot reach the API server: no kubeconfig (KUBECONFIG or ~/.kube/config) and not in a"
+        " Pod (KUBERNETES_SERVICE_HOST/_PORT and a ServiceAccount token are needed)"
+    )
+    assert "Traceback" not in ran.stderr
