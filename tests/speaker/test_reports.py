@@ -126,7 +126,9 @@ class Writer:
         )
 
 
-async def test_a_condition_is_written_beside_the_controllers_and_a_false_reason_is_told(cluster, api):
+async def test_a_condition_is_written_beside_the_controllers_and_a_false_reason_is_told(
+    cluster, api
+):
     writer = Writer(cluster, api)
     await writer.write(NO_ENDPOINTS)
     assert writer.conditions()[0] == ALLOCATED
