@@ -59,7 +59,7 @@ from speaker.writes import Shown, parse_shown
 logger = logging.getLogger(__name__)
 Index = Mapping[Any, Any]
 LEASE_RETRY = 5.0  # seconds between attempts to take our own Lease while the API is away
-CUT_OFF_POLL = 0.5  # seconds between checks whether we lost every link
+CUT_OFF_POLL = 0.5  # seconds between checks whether a node cut off from every link is back
 # Takeovers probed first (docs/lan.md): nobody MetalPool answered the IP before. A move
 # (crash, hand-off, ...) is not: its owner defended the IP until then, and a probe would add
 # its window to every failover; the new owner probes it at once instead (`Guard.tick`).
@@ -146,6 +146,7 @@ class Speaker:
         self._ignore_exclude_lb = ignore_exclude_lb
         self._views: Views | None = None
         self._wake = asyncio.Event()
+        self._woken = asyncio.Event()  # any wake-up, for the Lease keeper (isolation)
         self._current: frozenset[Announcement] = frozenset()
         self._waiting: dict[IPAddress, float] = {}
         self._previous: dict[IPAddress, str | None] = {}
@@ -171,15 +172,33 @@ class Speaker:
         """Elect again soon."""
         self._poke()
 
+    def _nudge(self) -> None:
+        """Wake the loop without news: it passes only if the membership view changed."""
+        self._wake.set()
+        self._woken.set()
+
     def _poke(self) -> None:
         """Wake the loop for a change the membership view does not show: a pass is due."""
         self._changed = True
-        self._wake.set()
+        self._nudge()
 
     def peer_seen(self, node: str, lease: LeaseState | None, seen: float) -> None:
         """A speaker Lease as `membership.lease_watch` saw it at monotonic time `seen`."""
         self.membership.observe_lease(node, lease, seen)
-        self._poke()
+        if node == self._node or self._wire_peers_all_live(seen):
+            # A renewal of ours, or of a peer heard on the LAN while every peer is: Leases
+            # change nothing an election reads then (a pass each, every renewal period per
+            # speaker, before); the loop still compares the view. Otherwise (a peer judged by
+            # its Lease, or gone) every Lease event forces a pass, as it always did.
+            self._nudge()
+        else:
+            self._poke()
+
+    def _wire_peers_all_live(self, now: float) -> bool:
+        view = self.membership.view(now)
+        return all(mode is Mode.WIRE for mode in view.modes.values()) and all(
+            state is State.READY for state in view.states.values()
+        )
 
     def peers_listed(self) -> None:
         """Every peer's Lease is known: elections may start (the fallback needs them)."""
@@ -222,6 +241,8 @@ class Speaker:
 
         Peers that heard us on the LAN read a renewal after our silence as "running, just
         not heard here" (membership.table): a node without links must not look like that.
+        An isolation wakes the loop (the membership tells it); only while cut off is the end of
+        it polled for.
         """
         while True:
             if self.membership.is_cut_off(time.monotonic()):
@@ -230,7 +251,12 @@ class Speaker:
             keeper = asyncio.create_task(self._hold_lease(), name="lease-holder")
             try:
                 while not keeper.done() and not self.membership.is_cut_off(time.monotonic()):
-                    await asyncio.wait({keeper}, timeout=CUT_OFF_POLL)
+                    self._woken.clear()
+                    woken = asyncio.create_task(self._woken.wait())
+                    try:
+                        await asyncio.wait({keeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        woken.cancel()
             finally:
                 keeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -286,8 +312,9 @@ class Speaker:
         return False
 
     def _next_due(self, now: float) -> float | None:
-        """When a pass is next needed without a wake-up: a hold, settle, probe or wait ends."""
-        times = [self.membership.next_change(now), self._settles_at, self._conditions_at]
+        """When a pass is next needed without a wake-up: a settle, probe, batch or wait ends."""
+        # No timer for the peers' holds: the responder tells us when one runs out (heartbeats).
+        times = [self._settles_at, self._conditions_at]
         times.append(self.guard.next_due())
         times += [since + TAKEOVER_TIMEOUT for since in self._waiting.values()]
         times.append(self._pacing.next_due())

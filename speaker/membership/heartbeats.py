@@ -11,6 +11,7 @@ overlaps with a peer still answering it.
 """
 
 import logging
+import math
 import secrets
 import threading
 import time
@@ -113,6 +114,12 @@ class Heartbeats:
         self._claims_for: tuple[frozenset[IPAddress], bytes] = (frozenset(), b"")
         self._notify: Callable[[], None] = lambda: None
         self._macs: dict[bytes, str] = {}  # source MAC of authenticated frames → node
+        # The worker sets no timer for holds that run out: the responder, awake for every
+        # heartbeat anyway, looks at `_watch_at` (never later than the view's next change by
+        # itself) and tells the worker if the view changed (`_look`). A timer in the worker
+        # woke its loop ~3 times a second per peer, for nothing while the peers live.
+        self._watch_at = now
+        self._watched: View | None = None
 
     # ------------------------------------------------------------------ the worker's side
 
@@ -130,6 +137,7 @@ class Heartbeats:
         with self._lock:
             if not self._keys and not self._was_ready:
                 self._listening_until = max(self._listening_until, now + self.hold + self.interval)
+                self._watch_at = min(self._watch_at, self._listening_until)
             self._keys = keys
 
     def set_configured(self) -> None:
@@ -141,40 +149,49 @@ class Heartbeats:
         """A speaker Lease as the watch delivered it (the fallback path)."""
         with self._lock:
             self._table.observe_lease(node, lease, now)
+            self._watch_at = min(self._watch_at, self._next_change(now))
 
     def view(self, now: float) -> View:
         """A consistent snapshot for one election pass."""
         with self._lock:
-            table = self._table
-            nodes = table.nodes()
-            states = {n: table.state(n, now) for n in nodes}
-            alive = (State.READY, State.LISTENING)
-            ready = self._is_ready(now)
-            settles_at = self._settles_at()
-            return View(
-                ready=ready,
-                isolation=self._isolation,
-                settled=ready and (settles_at is not None and now >= settles_at),
-                settles_at=settles_at,
-                epoch=self._epoch,
-                candidates=table.candidates(now),
-                claims={
-                    n: table.claims_of(n)
-                    for n in nodes
-                    if states[n] in alive and table.mode(n, now) is Mode.WIRE
-                },
-                states=states,
-                modes={n: table.mode(n, now) for n in nodes},
-                gone_at={n: t for n in nodes if (t := table.gone_at(n)) is not None},
-            )
+            return self._view(now)
 
     def next_change(self, now: float) -> float | None:
         """When the view changes by itself next (a hold runs out, listening ends)."""
         with self._lock:
-            times = [self._table.next_change(now)]
-            if self._listening_until > now:
-                times.append(self._listening_until)
-        return min((t for t in times if t is not None), default=None)
+            change = self._next_change(now)
+        return None if change == math.inf else change
+
+    def _view(self, now: float) -> View:
+        """The view (inside the lock)."""
+        table = self._table
+        nodes = table.nodes()
+        states = {n: table.state(n, now) for n in nodes}
+        alive = (State.READY, State.LISTENING)
+        ready = self._is_ready(now)
+        settles_at = self._settles_at()
+        return View(
+            ready=ready,
+            isolation=self._isolation,
+            settled=ready and (settles_at is not None and now >= settles_at),
+            settles_at=settles_at,
+            epoch=self._epoch,
+            candidates=table.candidates(now),
+            claims={
+                n: table.claims_of(n)
+                for n in nodes
+                if states[n] in alive and table.mode(n, now) is Mode.WIRE
+            },
+            states=states,
+            modes={n: table.mode(n, now) for n in nodes},
+            gone_at={n: t for n in nodes if (t := table.gone_at(n)) is not None},
+        )
+
+    def _next_change(self, now: float) -> float:
+        times = [self._table.next_change(now)]
+        if self._listening_until > now:
+            times.append(self._listening_until)
+        return min((t for t in times if t is not None), default=math.inf)
 
     def take_handed(self) -> frozenset[IPAddress]:
         """IPs handed to this speaker since the last call."""
@@ -234,8 +251,8 @@ class Heartbeats:
     # ------------------------------------------------------------------ the responder's side
 
     def next_due(self) -> float:
-        """When the next heartbeat is due (monotonic)."""
-        return self._next_send
+        """When `outgoing` is next due (monotonic): a heartbeat, or a look at the view."""
+        return min(self._next_send, self._watch_at)
 
     def outgoing(
         self, owned: frozenset[IPAddress], now: float, *, force: bool = False
@@ -245,6 +262,7 @@ class Heartbeats:
         The responder forces one whenever its table changed: peers learn our claims within a
         message delay, not an interval, which is what keeps two new owners from both taking.
         """
+        self._look(now)
         if now < self._next_send and not force:
             return None
         # Catch up without a burst after a stall: the next one is an interval from now.
@@ -269,6 +287,15 @@ class Heartbeats:
                 return frozenset()
             message = decoded[0] if isinstance(decoded, tuple) else None
             self._macs[frame[6:12]] = outcome.node
+            # The sender's hold runs from now: look then at the latest (a hand-off: at once).
+            hold = message.hold if isinstance(message, Heartbeat) else 0.0
+            self._watch_at = min(self._watch_at, now + hold)
+            if isinstance(message, Heartbeat) and self._next_send - now <= self.interval / 2:
+                # Ours is due within half an interval: it leaves now, in the turn this frame
+                # woke. Peers fall into step (one answers the other) and the responder wakes
+                # once for both (~3 wake-ups an interval for two speakers, not 4). Sooner is
+                # always safe: holds are about the longest silence.
+                self._next_send = now
             self.received["handoff" if isinstance(message, Handoff) else "heartbeat"] += 1
             self._handed.update(outcome.handoff)
         if outcome.changed or outcome.handoff:
@@ -296,6 +323,7 @@ class Heartbeats:
         with self._lock:
             self._epoch = epoch
             self._listening_until = now + self.hold + self.interval
+            self._watch_at = min(self._watch_at, self._listening_until)
             self._ready_announced = None
             self._isolated_at = now
             self._isolation = why
@@ -305,6 +333,18 @@ class Heartbeats:
         """Whether the responder keeps reporting isolation (each heartbeat tick, no carrier)."""
         with self._lock:
             return now - self._isolated_at < 3 * self.interval
+
+    def _look(self, now: float) -> None:
+        """Tell the worker if the view changed by itself since the last look (a hold ran out)."""
+        if now < self._watch_at:
+            return
+        with self._lock:
+            view = self._view(now)
+            changed = self._watched is not None and not view.same_members(self._watched)
+            self._watched = view
+            self._watch_at = self._next_change(now)
+        if changed:
+            self._notify()
 
     # ------------------------------------------------------------------ inside the lock
 

@@ -323,3 +323,37 @@ def test_a_peer_claiming_more_changes_the_election_but_not_the_members_and_silen
     assert not claiming.same_election(before)
     assert claiming.same_members(before)
     assert not b.view(at(1 + HOLD)).same_members(before)
+
+
+def test_the_responders_next_call_tells_the_worker_when_a_hold_runs_out_and_not_before():
+    """The worker sets no timer of its own for holds (it woke ~3 times a second per peer)."""
+    a, b = speaker("a"), speaker("b")
+    told: list[float] = []
+    b.attach(lambda: told.append(0.0))
+    beat(a, b, at(0))
+    b.outgoing(NOTHING, at(0.5))  # the first look: what later ones compare with
+    told.clear()
+    beat(a, b, at(1))  # a's hold now runs out at 1 + HOLD
+    assert b.next_due() <= at(HOLD)
+    b.outgoing(NOTHING, at(HOLD))
+    assert told == []  # alive: a heartbeat moved the hold on
+    assert b.next_due() <= at(1 + HOLD)
+    b.outgoing(NOTHING, at(1 + HOLD))
+    assert len(told) == 1
+    assert b.view(at(1 + HOLD)).states == {"a": State.DEAD}
+
+
+def test_a_peers_heartbeat_brings_ours_forward_when_it_is_due_within_half_an_interval():
+    """So the responder wakes once for both: speakers fall into step, one answering the other."""
+    a, b = speaker("a"), speaker("b")
+    b.outgoing(NOTHING, at(0))  # b's next one is due at 1
+
+    def hear_a(t: float) -> None:
+        b.incoming(wire(a.outgoing(NOTHING, at(t), force=True)), "eth0", at(t))
+
+    hear_a(0.3)
+    assert b.next_due() > at(0.3)  # 0.7 away: b keeps its own time
+    hear_a(0.6)
+    assert b.next_due() == at(0.6)  # 0.4 away: b answers now
+    assert b.outgoing(NOTHING, at(0.6)) is not None
+    assert b.next_due() > at(0.6)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from speaker.membership.messages import ETHERTYPE, GROUP_MAC
-from speaker.wire.chatter import MIN_FRAME, frame, has_carrier
+from speaker.wire.chatter import MIN_FRAME, CarrierFile, frame, has_carrier
 
 SOURCE = bytes.fromhex("02aabbccddee")
 
@@ -48,3 +48,20 @@ def test_an_unreadable_carrier_file_means_no_carrier(tmp_path: Path):
     # An administratively down interface fails the read (EINVAL); a directory fails it too.
     (tmp_path / "eth0" / "carrier").mkdir(parents=True)
     assert has_carrier("eth0", tmp_path) is False
+
+
+def test_a_kept_open_carrier_file_reads_each_change_and_a_late_file_once_it_appears(
+    tmp_path: Path,
+):
+    """One pread a heartbeat instead of open, read and close (sysfs makes the value anew)."""
+    carrier = CarrierFile("eth0", tmp_path)
+    assert carrier.up() is False  # no such interface yet
+    (tmp_path / "eth0").mkdir()
+    path = tmp_path / "eth0" / "carrier"
+    path.write_text("1\n", encoding="ascii")
+    assert carrier.up() is True
+    with path.open("r+", encoding="ascii") as rewrite:  # same file, as sysfs keeps it
+        rewrite.write("0\n")
+    assert carrier.up() is False
+    carrier.close()
+    carrier.close()
