@@ -283,9 +283,9 @@ class Speaker:
                 continue
             now = time.monotonic()
             if not self._pacing.due(now, urgent=self._is_urgent(now)):
-                # Nothing the membership or a timer says (a peer's hold ran out as planned but
-                # its next heartbeat had moved it on, ten times a second per peer), and other
-                # news, if any, waits for its batch: no pass (docs/footprint.md).
+                # The membership reads as at the last pass and no timer ran out (a Lease
+                # renewal, a notice that changed nothing here), and other news, if any, waits
+                # for its batch: no pass (docs/footprint.md).
                 continue
             started = time.perf_counter()
             self._pass(now)
