@@ -136,11 +136,18 @@ class Transport:
             ) as response:
                 if response.status >= 300:  # noqa: PLR2004 - not a success
                     raise _refusal(response.status, await response.read())
-                async for event in _lines(response.content):
-                    if event.get("type") == "ERROR":
-                        status = event.get("object") or {}
-                        raise ApiError(int(status.get("code") or 0), str(status.get("message")))
-                    yield event
+                ended = False
+                try:
+                    async for event in _lines(response.content):
+                        if event.get("type") == "ERROR":
+                            status = event.get("object") or {}
+                            code = int(status.get("code") or 0)
+                            raise ApiError(code, str(status.get("message")))
+                        yield event
+                    ended = True
+                finally:
+                    if not ended:
+                        _cut(response)
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise ApiError(0, f"API server unreachable: {_describe(error)}") from error
 
@@ -196,6 +203,17 @@ def _load_client_certificate(context: ssl.SSLContext, certificate: Pem, key: Pem
             keyfile.touch(mode=0o600)
             keyfile.write_bytes(key.read())
         context.load_cert_chain(certfile, keyfile)
+
+
+def _cut(response: aiohttp.ClientResponse) -> None:
+    """Drop a watch given up midway (cancelled, or ended by an ERROR event) at once.
+
+    aiohttp would close it politely, with a TLS close handshake that runs on after the watch is
+    gone and may outlive the event loop (a stop, a test's end), leaving its socket to the GC.
+    """
+    connection = response.connection
+    if connection is not None and connection.transport is not None:
+        connection.transport.abort()
 
 
 def _refusal(status: int, raw: bytes) -> ApiError:

@@ -223,11 +223,15 @@ class Lab:
         process.send_signal(sig)
         return process.pid
 
-    def restart_speaker(self, node: str, *flags: str) -> int:
-        """SIGTERM `node`'s speaker, wait, start it again; same flags unless given. New PID."""
+    def stop_speaker(self, node: str) -> None:
+        """SIGTERM `node`'s speaker and wait until it has exited (its flags are kept)."""
         old = self.processes.pop(f"speaker {node}", None)
         if old is not None:
             _terminate(old)
+
+    def restart_speaker(self, node: str, *flags: str) -> int:
+        """SIGTERM `node`'s speaker, wait, start it again; same flags unless given. New PID."""
+        self.stop_speaker(node)
         self.start_speaker(node, *(flags or self.speaker_flags.get(node, ())))
         return self.speaker_pid(node)
 

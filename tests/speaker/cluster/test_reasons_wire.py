@@ -15,7 +15,7 @@ name afterwards.
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import ip_address
@@ -250,10 +250,17 @@ def heard_ready(lab: Lab, node: str) -> int:
     return min(log.read_text().count(line) for log in logs)
 
 
-def restart(lab: Lab, node: str) -> None:
-    """Restart `node`'s speaker; return once every peer counts it as a candidate again."""
+def restart(lab: Lab, node: str, *, away: Callable[[], bool] | None = None) -> None:
+    """Restart `node`'s speaker; return once every peer counts it as a candidate again.
+
+    With `away`, the speaker is started again only once `away()` holds: a speaker back within
+    the peers' settle time (CONDITIONS_SETTLE) rightly leaves no trace of its absence.
+    """
     heard = heard_ready(lab, node)
-    lab.restart_speaker(node)
+    lab.stop_speaker(node)
+    if away is not None:
+        eventually(away, timeout=15)
+    lab.start_speaker(node)
     eventually(lambda: heard_ready(lab, node) > heard, timeout=15)
 
 
@@ -320,16 +327,20 @@ def test_an_advertisement_for_the_pool_gets_it_announced_by_the_node_the_message
 def test_a_rolling_restart_of_every_speaker_leaves_every_condition_as_it_was(lab: Lab):
     """Each new speaker finds the Services showing what it would write, and writes nothing.
 
-    While node-1 is away, `local` (only node-1 may announce it) says no live speaker, and
-    `unadvertised` (node-1 won it) moves to node-2; both come back with node-1, transition
-    times kept. Conditions that do not depend on who is live are not written at all, and get
-    no Event. Each restart waits until the peers count the new speaker as a candidate.
+    While node-1 is away (kept away until it shows), `local` (only node-1 may announce it) says
+    no live speaker, and `unadvertised` (node-1 won it) moves to node-2; both come back with
+    node-1, transition times kept. Conditions that do not depend on who is live are not written
+    at all, and get no Event. Each restart waits until the peers count the new speaker as a
+    candidate.
     """
     before = conditions(lab)
     versions = {name: service_json(lab, name)["metadata"]["resourceVersion"] for name in STEADY}
     seen = len(events(lab))
+    gone = 'no node selected by L2Advertisement "local" may announce it: node-1 (no live speaker)'
+    local_gone = ("False", "NoEligibleNode", gone)
     for node in NODES:
-        restart(lab, node)
+        shown = (lambda: said(announced(lab, "local")) == local_gone) if node == "node-1" else None
+        restart(lab, node, away=shown)
     try:
         eventually(lambda: conditions(lab) == before, timeout=10)
     except AssertionError:
@@ -342,7 +353,6 @@ def test_a_rolling_restart_of_every_speaker_leaves_every_condition_as_it_was(lab
     assert [event for event in new if event[0] in STEADY] == []
     # moved to node-2 and back (announcerMoved, nodeAssigned), never probed again nor False
     assert [e for e in new if e[0] == FIXED and (e[1] == "Warning" or e[2] == "Probing")] == []
-    gone = 'no node selected by L2Advertisement "local" may announce it: node-1 (no live speaker)'
     assert ("local", "Warning", "NoEligibleNode", gone) in new
 
 
