@@ -43,6 +43,7 @@ IPV4_SERVICES = 400
 STEADY_TIMEOUT = 120.0  # seconds at most for every Service to be addressed and announced
 STABLE_FOR = 3.0  # seconds all must stay addressed and announced before the settle period
 STILL_FOR = 15.0  # seconds counts short of that may hold still before the bench goes on
+READY_TIMEOUT = 120.0  # seconds at most for restarted speakers to be counted ready by peers
 BARE = "import time; time.sleep(100000)"
 HERTZ = float(os.sysconf("SC_CLK_TCK"))
 
@@ -124,6 +125,29 @@ class Footprint:
         # Started as the speakers are: `ip netns exec` into a node namespace, the same python.
         namespace = lab.network.hosts[lab.node_names[0]].namespace
         self.bare = subprocess.Popen(exec_in(namespace, sys.executable, "-c", BARE))  # noqa: S603
+
+    def restart_speakers(self, flags: tuple[str, ...]) -> None:
+        """Every speaker restarted with `flags`; returns once every peer counts each as ready.
+
+        A new speaker listens for a hold time before it elects (docs/membership.md), and
+        while it does, the Services still show what the old one wrote: the steady-state wait
+        alone would pass at once, and the idle window would measure the take-over.
+        """
+        nodes = self.lab.node_names
+        before = {node: self.ready_count(node) for node in nodes}
+        for node in nodes:
+            self.lab.restart_speaker(node, *flags)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while any(self.ready_count(node) <= before[node] for node in nodes):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"speakers not ready within {READY_TIMEOUT:g} s of a restart")
+            time.sleep(0.5)
+
+    def ready_count(self, node: str) -> int:
+        """How often every other speaker has logged `node`'s speaker turning ready (the least)."""
+        line = f"speaker on node {node} is ready"
+        logs = [self.lab.workdir / f"speaker-{peer}.log" for peer in self.lab.node_names]
+        return min(read_text(log).count(line) for log in logs if log.name != f"speaker-{node}.log")
 
     def pids(self) -> dict[str, int]:
         """Role → PID: the lab's own children and the bare interpreter, nothing else."""

@@ -265,8 +265,14 @@ class Heartbeats:
         self._look(now)
         if now < self._next_send and not force:
             return None
-        # Catch up without a burst after a stall: the next one is an interval from now.
-        self._next_send = max(self._next_send + self.interval, now + self.interval / 2)
+        # Catch up without a burst after a stall: the next one is an interval from now. A forced
+        # one (a table change) puts the next an interval after itself, never further: adding an
+        # interval per forced send pushed the next one past the hold after a burst of changes,
+        # and peers, and our own stall check, took the silence for a death.
+        if force:
+            self._next_send = now + self.interval
+        else:
+            self._next_send = max(self._next_send + self.interval, now + self.interval / 2)
         with self._lock:
             return self._heartbeat(owned, leaving=False, now=now)
 

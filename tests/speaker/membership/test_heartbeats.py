@@ -357,3 +357,18 @@ def test_a_peers_heartbeat_brings_ours_forward_when_it_is_due_within_half_an_int
     assert b.next_due() == at(0.6)  # 0.4 away: b answers now
     assert b.outgoing(NOTHING, at(0.6)) is not None
     assert b.next_due() > at(0.6)
+
+
+def test_a_burst_of_forced_heartbeats_never_delays_the_next_beyond_an_interval():
+    """Each forced send (a table change) once added a whole interval to the schedule.
+
+    Five changes in one moment pushed the next heartbeat five intervals away, past the hold:
+    peers declared the speaker dead, and its own stall check withdrew everything (seen with
+    --heartbeat-interval 10 in bench.footprint, and as stalls while Services are created).
+    """
+    a = speaker("a")
+    a.outgoing(NOTHING, at(0))
+    for _ in range(5):
+        assert a.outgoing(NOTHING, at(0.5), force=True) is not None
+    assert a.next_due() <= at(0.5) + INTERVAL
+    assert a.outgoing(NOTHING, at(0.5) + INTERVAL) is not None
