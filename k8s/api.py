@@ -76,10 +76,6 @@ class Api:
         """Post a core/v1 Event."""
         await self._http.request("POST", _core(namespace, "events"), body=body)
 
-    async def list_services(self) -> list[dict[str, Any]]:
-        """Every Service in the cluster, as plain dicts."""
-        return (await self.list_at(SERVICES))[0]
-
     # ---------------------------------------------------------------- our custom resources
 
     async def patch_pool(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
